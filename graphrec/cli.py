@@ -1,0 +1,175 @@
+"""The ``graphrec`` command line: thin wrappers from arguments to the public API and pipelines.
+
+Subcommands
+-----------
+``demo``         the end-to-end demo on the bundled sample (what the README's first command runs)
+``build-graph``  validate interaction / side-info files and save the graph
+``graph-info``   print the summary of a saved graph
+``synth``        write a synthetic UGC dataset (parquet interactions, JSONL notes, CSV users)
+
+Errors graphrec raises on purpose print as one line on stderr with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from graphrec._table import format_table
+from graphrec.exceptions import GraphRecError
+
+__all__ = ["main"]
+
+
+def _graph_tables(summary: dict[str, Any]) -> str:
+    nodes = format_table(["node type", "count"], [[t, n] for t, n in summary["nodes"].items()])
+    rels = format_table(
+        ["relation", "edges", "density", "weight sum"],
+        [[r, v["edges"], v["density"], v["weight_sum"]] for r, v in summary["relations"].items()],
+    )
+    return f"{nodes}\n\n{rels}"
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from pipelines.demo import DemoConfig, run
+
+    report = run(DemoConfig(out=args.out, data=args.data, k=args.k))
+    d, s = report["data"], report["split"]
+    print(
+        f"graphrec demo: {d['rows']:,} interaction rows ({d['duplicates_collapsed']} duplicates collapsed), "
+        f"{d['notes']:,} notes, {d['users']:,} users"
+    )
+    print(
+        f"split: {s['kind']} at t={s['cutoff']}: {s['train_rows']:,} train rows, {s['test_rows']:,} test rows "
+        f"({s['unknown_user_rows']} test rows of users unseen in train dropped)\n"
+    )
+    print("graph (train part)")
+    print(_graph_tables(report["graph"]) + "\n")
+    k = args.k
+    cols = [f"recall@{k}", f"ndcg@{k}", f"hit_rate@{k}", f"long_tail_recall@{k}", f"coverage@{k}", f"gini@{k}"]
+    rows = [[name, *(m[c] for c in cols)] for name, m in report["metrics"].items()]
+    print(f"full-ranking evaluation on {int(next(iter(report['metrics'].values()))['n_users']):,} test users")
+    print(format_table(["model", *cols], rows))
+    print(f"\nwrote {Path(args.out) / 'graph'} and {Path(args.out) / 'metrics.json'}")
+    return 0
+
+
+def _cmd_build_graph(args: argparse.Namespace) -> int:
+    from pipelines.build_graph import BuildGraphConfig, run
+
+    _graph, report = run(
+        BuildGraphConfig(
+            interactions=args.interactions,
+            out=args.out,
+            notes=args.notes,
+            users=args.users,
+            weighting=args.weighting,
+            unknown_events=args.unknown_events,
+        )
+    )
+    print(
+        f"{report['rows']:,} rows read in {report['read_seconds']}s "
+        f"({report['duplicates_collapsed']} duplicates collapsed, {report['unknown_events_dropped']} unknown events dropped); "
+        f"graph built in {report['build_seconds']}s\n"
+    )
+    print(_graph_tables(report))
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+def _cmd_graph_info(args: argparse.Namespace) -> int:
+    from graphrec.graph import HeteroGraph
+
+    graph = HeteroGraph.load(args.graph)
+    if args.json:
+        print(json.dumps({**graph.summary(), "meta": graph.meta}, indent=2, default=str))
+    else:
+        print(_graph_tables(graph.summary()))
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from graphrec._atomic import atomic_file
+    from graphrec.testing import make_ugc_dataset
+
+    data = make_ugc_dataset(
+        n_users=args.users,
+        n_notes=args.notes,
+        n_engagements=args.engagements,
+        impressions_per_engagement=args.impressions,
+        seed=args.seed,
+    )
+    out = Path(args.out)
+    with atomic_file(out / "interactions.parquet") as tmp:
+        data.interactions.to_parquet(tmp, index=False, compression="zstd")
+    with atomic_file(out / "notes.jsonl") as tmp:
+        notes = data.notes.assign(tags=data.notes["tags"].map(list))
+        notes.to_json(tmp, orient="records", lines=True, force_ascii=False)
+    with atomic_file(out / "users.csv") as tmp:
+        data.users.to_csv(tmp, index=False)
+    print(
+        f"wrote {len(data.interactions):,} interactions, {len(data.notes):,} notes, {len(data.users):,} users to {out}"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    from graphrec import __version__
+
+    parser = argparse.ArgumentParser(prog="graphrec", description="Graph-based recall for UGC feeds.")
+    parser.add_argument("--version", action="version", version=f"graphrec {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="run the end-to-end demo on the bundled sample")
+    p.add_argument("--out", default="artifacts/demo", help="output directory (default: artifacts/demo)")
+    p.add_argument("--data", default=None, help="sample directory (default: data/sample)")
+    p.add_argument("-k", "--k", type=int, default=20, help="cut-off of the metrics (default: 20)")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("build-graph", help="validate logs and side-info and save the graph")
+    p.add_argument("--interactions", required=True, help="interaction log (.parquet, .csv, .jsonl)")
+    p.add_argument("--notes", help="note side-info (.parquet, .csv, .jsonl)")
+    p.add_argument("--users", help="user side-info (.parquet, .csv, .jsonl)")
+    p.add_argument("--out", required=True, help="output graph directory (replaced atomically)")
+    p.add_argument("--weighting", choices=("sum", "log1p", "binary"), default="sum")
+    p.add_argument("--unknown-events", choices=("error", "drop"), default="error")
+    p.set_defaults(func=_cmd_build_graph)
+
+    p = sub.add_parser("graph-info", help="summarise a saved graph")
+    p.add_argument("graph", help="graph directory")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_graph_info)
+
+    p = sub.add_parser("synth", help="write a synthetic UGC dataset with planted structure")
+    p.add_argument("--out", required=True)
+    p.add_argument("--users", type=int, default=2_000)
+    p.add_argument("--notes", type=int, default=5_000)
+    p.add_argument("--engagements", type=int, default=60_000)
+    p.add_argument("--impressions", type=float, default=0.0, help="impression rows per engagement")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_synth)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``graphrec`` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args))
+    except GraphRecError as exc:
+        print(f"graphrec {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

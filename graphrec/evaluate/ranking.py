@@ -1,0 +1,127 @@
+"""Full ranking: score every note for a batch of users, mask training items, take the top K.
+
+:func:`evaluate_scorer` is the harness every model and baseline goes through, so their numbers
+are comparable: it builds the relevance matrices from interaction tables in the graph's index
+space, ranks in batches (memory ``O(batch * n_notes)``), and calls
+:func:`graphrec.evaluate.ranking_metrics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from graphrec._progress import progress
+from graphrec._validation import check_int
+from graphrec.evaluate.metrics import ranking_metrics
+from graphrec.evaluate.splits import engaged_mask
+from graphrec.exceptions import InvalidParameterError
+from graphrec.io.ids import IdMap
+
+__all__ = ["Scorer", "evaluate_scorer", "relevance_matrix", "topk_from_scores"]
+
+#: A scorer maps user indices (shape ``(b,)``) to scores over all notes (shape ``(b, n_notes)``).
+Scorer = Callable[[np.ndarray], Any]
+
+
+def relevance_matrix(
+    interactions: pd.DataFrame,
+    user_map: IdMap,
+    note_map: IdMap,
+    *,
+    event_weights: Mapping[str, float] | None = None,
+) -> tuple[sp.csr_matrix, dict[str, int]]:
+    """Binary user × note matrix of engaged pairs in ``interactions`` (impression-only pairs excluded).
+
+    Rows whose user or note is not in the maps cannot be ranked and are dropped; the counts come
+    back in the second value (``unknown_user_rows``, ``unknown_note_rows``) so callers can report them.
+    """
+    engaged = interactions.loc[engaged_mask(interactions, event_weights)]
+    u = user_map.index(engaged["user_id"].to_numpy(), missing="ignore")
+    n = note_map.index(engaged["note_id"].to_numpy(), missing="ignore")
+    ok = (u >= 0) & (n >= 0)
+    m = sp.csr_matrix((np.ones(int(ok.sum()), dtype=np.float32), (u[ok], n[ok])), shape=(len(user_map), len(note_map)))
+    m.data[:] = 1.0
+    return m, {"unknown_user_rows": int((u < 0).sum()), "unknown_note_rows": int(((u >= 0) & (n < 0)).sum())}
+
+
+def topk_from_scores(scores: Any, k: int, *, exclude: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` note indices and scores per row, best first; ties go to the smaller index.
+
+    Entries of ``exclude`` (same shape) are never returned; rows with fewer than ``k`` finite
+    scores are padded with -1 / -inf.
+    """
+    s = np.array(scores.detach().cpu().numpy() if hasattr(scores, "detach") else scores, dtype=np.float32, copy=True)
+    if s.ndim != 2:
+        raise InvalidParameterError(f"scores must have shape (n_users, n_notes); got {s.shape}")
+    k = check_int("k", k, minimum=1)
+    if exclude is not None:
+        if exclude.shape != s.shape:
+            raise InvalidParameterError(f"exclude has shape {exclude.shape}; scores have {s.shape}")
+        r = np.repeat(np.arange(s.shape[0]), np.diff(exclude.indptr))
+        s[r, exclude.indices] = -np.inf
+    s[np.isnan(s)] = -np.inf
+    kk = min(k, s.shape[1])
+    if kk < s.shape[1]:
+        part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
+        # argpartition picks arbitrarily among scores tied with the k-th; where such ties cross the
+        # cut, re-pick the tied entries by smallest index so results never depend on batching.
+        kth = np.take_along_axis(s, part, axis=1).min(axis=1)
+        crowded = np.flatnonzero((s >= kth[:, None]).sum(axis=1) > kk)
+        for row in crowded:
+            above = np.flatnonzero(s[row] > kth[row])
+            tied = np.flatnonzero(s[row] == kth[row])[: kk - above.size]
+            part[row] = np.concatenate([above, tied])
+    else:
+        part = np.tile(np.arange(s.shape[1]), (s.shape[0], 1))
+    vals = np.take_along_axis(s, part, axis=1)
+    order = np.lexsort((part, -vals), axis=1) if part.size else part
+    idx = np.take_along_axis(part, order, axis=1).astype(np.int64)
+    vals = np.take_along_axis(vals, order, axis=1)
+    idx[~np.isfinite(vals)] = -1
+    vals[idx < 0] = -np.inf
+    if kk < k:
+        idx = np.hstack([idx, np.full((s.shape[0], k - kk), -1, dtype=np.int64)])
+        vals = np.hstack([vals, np.full((s.shape[0], k - kk), -np.inf, dtype=np.float32)])
+    return idx, vals
+
+
+def evaluate_scorer(
+    scorer: Scorer,
+    train: sp.csr_matrix,
+    test: sp.csr_matrix,
+    *,
+    ks: Sequence[int] = (20,),
+    batch_size: int = 1024,
+    show_progress: bool | None = None,
+) -> dict[str, float]:
+    """Rank all notes for every user with test items, excluding training items, and score it.
+
+    Parameters
+    ----------
+    scorer : callable
+        ``scorer(user_indices) -> scores`` of shape ``(len(user_indices), n_notes)``.
+    train, test : scipy.sparse.csr_matrix, shape (n_users, n_notes)
+        Training pairs (excluded from rankings; their column counts give popularity for the long
+        tail) and held-out relevant pairs.
+    """
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    if train.shape != test.shape:
+        raise InvalidParameterError(f"train {train.shape} and test {test.shape} must have the same shape")
+    train = sp.csr_matrix(train)
+    users = np.flatnonzero(np.diff(sp.csr_matrix(test).indptr) > 0)
+    if users.size == 0:
+        raise InvalidParameterError("the test matrix has no entries")
+    k_max = max(ks)
+    popularity = np.diff(train.tocsc().indptr)
+    tops = []
+    batches = range(0, users.size, batch_size)
+    for start in progress(batches, desc="ranking", total=len(batches), enable=show_progress):
+        b = users[start : start + batch_size]
+        idx, _ = topk_from_scores(scorer(b), k_max, exclude=train[b])
+        tops.append(idx)
+    return ranking_metrics(np.vstack(tops), test, users=users, ks=ks, popularity=popularity)

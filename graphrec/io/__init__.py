@@ -1,0 +1,31 @@
+"""Readers and validators for interaction logs, note/user side-info and public dataset formats."""
+
+from graphrec.io.datasets import load_citeulike, load_lastfm_hetrec, load_lightgcn_split, load_movielens
+from graphrec.io.ids import IdMap, normalise_ids
+from graphrec.io.interactions import (
+    DEFAULT_EVENT_WEIGHTS,
+    INTERACTION_COLUMNS,
+    collapse_duplicates,
+    read_interactions,
+    validate_interactions,
+)
+from graphrec.io.notes import NOTE_COLUMNS, read_notes, read_users, validate_notes, validate_users
+
+__all__ = [
+    "DEFAULT_EVENT_WEIGHTS",
+    "INTERACTION_COLUMNS",
+    "NOTE_COLUMNS",
+    "IdMap",
+    "collapse_duplicates",
+    "load_citeulike",
+    "load_lastfm_hetrec",
+    "load_lightgcn_split",
+    "load_movielens",
+    "normalise_ids",
+    "read_interactions",
+    "read_notes",
+    "read_users",
+    "validate_interactions",
+    "validate_notes",
+    "validate_users",
+]

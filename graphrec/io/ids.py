@@ -1,0 +1,171 @@
+"""External ids and the stable mapping between them and contiguous indices.
+
+Ids may be integers or strings. One rule turns every source into the same ids: an integer
+column stays int64; a text column whose every value is a canonical decimal integer
+(``"42"``, not ``"042"`` or ``"4.0"``) becomes int64 too, so ``42`` in a parquet file and
+``"42"`` in a CSV name the same user; any other text column stays text. Null or empty ids
+are errors.
+
+:class:`IdMap` maps a set of external ids to ``0..n-1`` in sorted order. The mapping is a
+function of the set alone (not of row order), so rebuilding from the same data gives the same
+indices, and it is saved with the graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from graphrec.exceptions import InvalidParameterError, SchemaError
+from graphrec.io._tables import TableSource
+
+__all__ = ["IdMap", "normalise_ids"]
+
+_INT_RE = r"^-?(0|[1-9][0-9]{0,17})$"
+
+
+def _first_true(mask: pa.ChunkedArray | pa.Array) -> int:
+    return int(np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool))[0])
+
+
+def normalise_ids(column: pa.ChunkedArray | pa.Array, *, name: str, source: TableSource) -> np.ndarray:
+    """Validate an id column and return it as an int64 or a str numpy array.
+
+    Raises
+    ------
+    SchemaError
+        Naming the first row whose id is null or empty, or the column's type if it is neither
+        integer nor text.
+    """
+    typ = column.type
+    if column.null_count:
+        row = _first_true(pc.is_null(column))
+        raise SchemaError(f"{source.where(row)}: {name} is empty")
+    if pa.types.is_integer(typ):
+        return np.asarray(column.to_numpy(), dtype=np.int64)
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        stripped = pc.utf8_trim_whitespace(column)
+        empty = pc.equal(pc.utf8_length(stripped), 0)
+        if pc.any(empty).as_py():
+            raise SchemaError(f"{source.where(_first_true(empty))}: {name} is empty")
+        if pc.all(pc.match_substring_regex(stripped, _INT_RE)).as_py():
+            return np.asarray(pc.cast(stripped, pa.int64()).to_numpy(), dtype=np.int64)
+        return np.asarray(stripped.to_numpy(zero_copy_only=False)).astype(str)
+    raise SchemaError(f"{source.name}: column {name} must hold integer or string ids; got type {typ}")
+
+
+class IdMap:
+    """A sorted set of external ids and their contiguous indices ``0..n-1``.
+
+    Parameters
+    ----------
+    ids : array-like
+        Unique external ids (int64 or str); they are sorted here.
+
+    Examples
+    --------
+    >>> m = IdMap.from_values(["b", "a", "b"])
+    >>> m.index(["a", "b"]).tolist(), m.ids.tolist()
+    ([0, 1], ['a', 'b'])
+    """
+
+    def __init__(self, ids: Any) -> None:
+        arr = np.asarray(ids)
+        if arr.ndim != 1:
+            raise InvalidParameterError(f"ids must be one-dimensional; got shape {arr.shape}")
+        if arr.dtype.kind in "iu":
+            arr = arr.astype(np.int64)
+        elif arr.dtype.kind in "UO":
+            arr = arr.astype(str)
+        elif arr.size == 0:
+            arr = arr.astype(np.int64)
+        else:
+            raise InvalidParameterError(f"ids must be integers or strings; got dtype {arr.dtype}")
+        arr = np.sort(arr, kind="stable")
+        if arr.size > 1 and np.any(arr[1:] == arr[:-1]):
+            raise InvalidParameterError("ids must be unique")
+        self._ids = arr
+        self._ids.setflags(write=False)
+
+    @classmethod
+    def from_values(cls, *arrays: Iterable[Any]) -> IdMap:
+        """The map over the distinct values of all ``arrays`` (ints and int-like text unify)."""
+        parts = [np.asarray(a if not isinstance(a, pd.Series) else a.to_numpy()) for a in arrays]
+        parts = [p for p in parts if p.size]
+        if not parts:
+            return cls(np.empty(0, dtype=np.int64))
+        if any(p.dtype.kind not in "iu" for p in parts):
+            parts = [p.astype(str) for p in parts]
+        return cls(pd.unique(np.concatenate(parts)))
+
+    @property
+    def ids(self) -> np.ndarray:
+        """External ids in index order (read-only)."""
+        return self._ids
+
+    @property
+    def is_int(self) -> bool:
+        """True when the ids are integers."""
+        return self._ids.dtype.kind == "i"
+
+    def __len__(self) -> int:
+        return int(self._ids.size)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, IdMap)
+            and self._ids.dtype.kind == other._ids.dtype.kind
+            and np.array_equal(self._ids, other._ids)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"IdMap(n={len(self)}, kind={'int' if self.is_int else 'str'})"
+
+    def _coerce(self, values: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Return the query cast to the map's kind and a mask of values that could be cast."""
+        arr = np.asarray(values.to_numpy() if isinstance(values, pd.Series) else values)
+        if arr.ndim == 0:
+            arr = arr.reshape(1)
+        if self.is_int:
+            if arr.dtype.kind in "iu":
+                return arr.astype(np.int64), np.ones(arr.shape, dtype=bool)
+            text = arr.astype(str)
+            ok = pd.Series(text).str.fullmatch(_INT_RE).to_numpy(dtype=bool)
+            out = np.zeros(arr.shape, dtype=np.int64)
+            out[ok] = text[ok].astype(np.int64)
+            return out, ok
+        return arr.astype(str), np.ones(arr.shape, dtype=bool)
+
+    def index(self, values: Any, *, missing: str = "error", what: str = "id") -> np.ndarray:
+        """Indices of external ``values``; unknown ids raise, or give -1 with ``missing="ignore"``."""
+        query, ok = self._coerce(values)
+        if self._ids.size == 0:
+            pos = np.zeros(query.shape, dtype=np.int64)
+            found = np.zeros(query.shape, dtype=bool)
+        else:
+            pos = np.searchsorted(self._ids, query)
+            pos = np.minimum(pos, self._ids.size - 1)
+            found = ok & (self._ids[pos] == query)
+        if missing == "error" and not found.all():
+            bad = np.asarray(values)[np.flatnonzero(~found)[:5]] if np.ndim(values) else [values]
+            raise InvalidParameterError(
+                f"unknown {what}: {', '.join(map(repr, np.asarray(bad).tolist()))}"
+                f" ({int((~found).sum())} of {found.size} not in the map)"
+            )
+        if missing not in ("error", "ignore"):
+            raise InvalidParameterError(f"`missing` must be 'error' or 'ignore'; got {missing!r}")
+        return np.where(found, pos, -1).astype(np.int64)
+
+    def external(self, index: Any) -> np.ndarray:
+        """External ids at ``index`` (an int array in ``0..n-1``)."""
+        idx = np.asarray(index, dtype=np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            raise InvalidParameterError(f"index out of range 0..{len(self) - 1}")
+        return self._ids[idx]
