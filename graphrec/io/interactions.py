@@ -245,51 +245,35 @@ def validate_interactions(
     return frame
 
 
-def _mix(h: np.ndarray, x: np.ndarray) -> np.ndarray:
-    # splitmix64-style mixing; uint64 arithmetic wraps, which is what we want here.
-    h = h ^ (x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15) + (h << np.uint64(6)) + (h >> np.uint64(2)))
-    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return h ^ (h >> np.uint64(31))
+_DUPLICATE_KEY = ["user_id", "note_id", "event_type", "timestamp"]
 
 
 def collapse_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Drop rows equal to an earlier row in (user_id, note_id, event_type, timestamp).
 
-    Exact: rows are grouped by a 64-bit hash of the key and every row taken for a duplicate is
-    compared field by field with the first row of its hash group, so a hash collision never drops
-    a row. Returns the frame (unchanged object when nothing is dropped) and the number dropped.
+    Exact and memory-light: rows are hashed (64-bit, all four fields), hashes are sorted to find
+    the few values that occur more than once, and only rows carrying such a hash are compared
+    field by field, so a hash collision never drops a row. Returns the frame (the same object
+    when nothing is dropped) and the number of rows dropped.
     """
-    keys = [
-        pd.factorize(frame["user_id"].to_numpy())[0],
-        pd.factorize(frame["note_id"].to_numpy())[0],
-        np.asarray(frame["event_type"].cat.codes.to_numpy(), dtype=np.int64),
-        frame["timestamp"].to_numpy(),
-    ]
-    h = np.zeros(len(frame), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for k in keys:
-            h = _mix(h, k.view(np.uint64) if k.dtype == np.int64 else k.astype(np.int64).view(np.uint64))
-    codes = pd.factorize(h)[0]
-    # factorize numbers hash groups in order of first appearance, so a row opens its group
-    # exactly when its code exceeds every earlier code.
-    running = np.maximum.accumulate(codes)
-    is_first = np.ones(len(codes), dtype=bool)
-    is_first[1:] = codes[1:] > running[:-1]
-    dup_rows = np.flatnonzero(~is_first)
-    if dup_rows.size == 0:
+    if len(frame) < 2:
         return frame, 0
-    first_of_group = np.flatnonzero(is_first)
-    rep = first_of_group[codes[dup_rows]]
-    same = np.ones(dup_rows.size, dtype=bool)
-    for k in keys:
-        same &= k[dup_rows] == k[rep]
-    drop = np.zeros(len(frame), dtype=bool)
-    drop[dup_rows[same]] = True
-    n = int(drop.sum())
+    h = pd.util.hash_pandas_object(frame[_DUPLICATE_KEY], index=False).to_numpy()
+    ordered = np.sort(h)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    del ordered
+    if repeated.size == 0:
+        return frame, 0
+    candidates = np.flatnonzero(np.isin(h, repeated))
+    # Every row of an exact-duplicate group shares its hash, so all of them are candidates and
+    # keep="first" within the candidates is the first row of the group in the whole frame.
+    dup = frame.iloc[candidates][_DUPLICATE_KEY].duplicated(keep="first").to_numpy()
+    n = int(dup.sum())
     if n == 0:
         return frame, 0
-    out = frame.loc[~drop].reset_index(drop=True)
+    keep = np.ones(len(frame), dtype=bool)
+    keep[candidates[dup]] = False
+    out = frame.loc[keep].reset_index(drop=True)
     out.attrs.update(frame.attrs)
     return out, n
 
