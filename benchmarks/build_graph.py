@@ -29,12 +29,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import machine, measure, write_json  # noqa: E402
+from _measure import machine, measure, write_json
 
-from graphrec._table import format_table  # noqa: E402
-from graphrec.graph import ENGAGES, build_graph  # noqa: E402
-from graphrec.io import DEFAULT_EVENT_WEIGHTS, validate_interactions, validate_notes  # noqa: E402
-from graphrec.testing import make_ugc_dataset  # noqa: E402
+from graphrec._table import format_table
+from graphrec.graph import ENGAGES, build_graph
+from graphrec.io import DEFAULT_EVENT_WEIGHTS, validate_interactions, validate_notes
+from graphrec.testing import make_ugc_dataset
 
 
 def peer_build(interactions: pd.DataFrame) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
