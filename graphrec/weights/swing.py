@@ -1,0 +1,220 @@
+"""Swing note–note similarity (Yang et al. 2020, "Large Scale Product Graph Construction for
+Recommendation in E-commerce").
+
+Definition
+----------
+For notes ``i != j`` with user sets ``U_i``, ``U_j`` and users' note sets ``I_u``::
+
+    s(i, j) = sum over unordered pairs {u, v}, u != v, u and v in U_i & U_j, of
+              w_u * w_v / (alpha + |I_u & I_v|)
+
+    w_u = (|I_u| + user_alpha) ** -beta          (beta = 0 gives the plain form)
+
+Pairs are **unordered**: each pair of distinct users counts once (not twice). ``|I_u & I_v|``
+counts every note the two share, ``i`` and ``j`` included. (recfarm, LibRecommender's Rust
+Swing, uses ``alpha + |I_u & I_v| - 1``, i.e. our ``alpha`` is its ``alpha - 1``, and
+``w_u = |I_u| ** -0.5``.) ``s`` is symmetric; a note's neighbours are the notes with ``s > 0``.
+
+Options and caps
+----------------
+* ``min_items_per_user`` / ``max_items_per_user``: users outside the range are left out entirely
+  (too little signal / bots and crawlers).
+* ``max_users_per_item``: a note with more users has its pair enumeration done over a seeded
+  uniform sample of that many users (``I_u`` stay complete). This bounds the ``O(|U_i|^2)``
+  cost of heavy notes; the result is exact whenever no cap binds.
+* ``min_cooccurrence``: keep ``s(i, j)`` only if at least that many (sampled) users of ``i``
+  also engaged ``j``.
+* ``top_k``: keep each note's ``top_k`` best neighbours (ties to the smaller index); 0 keeps all.
+  Rows are then each note's own list, so the kept edge set need not be symmetric; pass
+  ``symmetrize=True`` to keep the union (the values agree up to float rounding).
+
+Cost and memory
+---------------
+Time is ``sum_i sum_{u<v in U_i} |I_v|``; it runs in a numba kernel over notes in parallel (see
+``_swing_kernel.py``). Memory is ``O(n_workers * n_notes)`` scratch plus the output, produced in
+blocks of notes; there is never an ``n_notes x n_notes`` dense array.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from graphrec._progress import progress
+from graphrec._validation import check_float, check_int
+from graphrec.exceptions import InvalidParameterError
+
+__all__ = ["filter_users", "swing"]
+
+_BLOCK_ENTRIES = 1 << 24
+
+
+def filter_users(user_note: sp.csr_matrix, *, min_items: int = 1, max_items: int | None = None) -> sp.csr_matrix:
+    """Binary copy of ``user_note`` with the rows of users outside ``[min_items, max_items]`` emptied."""
+    x = sp.csr_matrix(user_note, dtype=np.float32, copy=True)
+    x.data = (x.data > 0).astype(np.float32)
+    x.eliminate_zeros()
+    deg = np.diff(x.indptr)
+    drop = deg < min_items
+    if max_items is not None:
+        drop |= deg > max_items
+    if drop.any():
+        x = sp.diags((~drop).astype(np.float32)) @ x
+        x.eliminate_zeros()
+    return sp.csr_matrix(x)
+
+
+def _sample_users(item_user: sp.csr_matrix, cap: int, seed: int) -> sp.csr_matrix:
+    deg = np.diff(item_user.indptr)
+    heavy = np.flatnonzero(deg > cap)
+    if heavy.size == 0:
+        return item_user
+    rng = np.random.default_rng(seed)
+    rows, cols = [], []
+    keep_rows = np.repeat(np.arange(item_user.shape[0]), deg)
+    light = np.repeat(deg <= cap, deg)
+    rows.append(keep_rows[light])
+    cols.append(item_user.indices[light])
+    for i in heavy:
+        users = item_user.indices[item_user.indptr[i] : item_user.indptr[i + 1]]
+        rows.append(np.full(cap, i))
+        cols.append(np.sort(rng.choice(users, size=cap, replace=False)))
+    data = np.ones(sum(r.size for r in rows), dtype=np.float32)
+    return sp.csr_matrix((data, (np.concatenate(rows), np.concatenate(cols))), shape=item_user.shape)
+
+
+def swing(
+    user_note: sp.spmatrix,
+    *,
+    alpha: float = 1.0,
+    user_alpha: float = 0.0,
+    beta: float = 0.5,
+    top_k: int = 100,
+    max_users_per_item: int | None = None,
+    min_items_per_user: int = 1,
+    max_items_per_user: int | None = None,
+    min_cooccurrence: int = 1,
+    symmetrize: bool = False,
+    seed: int = 0,
+    n_threads: int | None = None,
+    show_progress: bool | None = None,
+) -> sp.csr_matrix:
+    """Swing similarity between the columns (notes) of a user x note matrix.
+
+    Parameters
+    ----------
+    user_note : scipy sparse matrix, shape (n_users, n_notes)
+        Engagements; any positive entry counts as one.
+    alpha : float >= 0
+        Smoothing in ``1 / (alpha + |I_u & I_v|)``.
+    user_alpha : float >= 0
+        Offset in the user weight ``(|I_u| + user_alpha) ** -beta``.
+    beta : float >= 0
+        User-weight exponent; 0 disables user weighting.
+    top_k : int >= 0
+        Neighbours kept per note (0 = all).
+    max_users_per_item : int >= 2, optional
+        Cap on users per note by seeded sampling (None = exact).
+    min_items_per_user, max_items_per_user : int
+        Users outside this range are left out.
+    min_cooccurrence : int >= 1
+        Minimum number of co-engaging users for a kept pair.
+    symmetrize : bool
+        Return ``max(S, S.T)``: the union of both notes' kept neighbours.
+    seed : int
+        Seed of the user sampling.
+    n_threads : int, optional
+        Threads for the kernel (default: numba's, i.e. the CPU count).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix, shape (n_notes, n_notes), float32
+        Row ``i`` holds note ``i``'s neighbours and scores (sorted indices; no diagonal).
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> x = sp.csr_matrix([[1, 1, 0], [1, 1, 1], [0, 1, 1]])
+    >>> s = swing(x, alpha=1.0, beta=0.0, top_k=0)
+    >>> float(s[0, 1])  # users 0 and 1 share notes {0, 1}: 1 / (1 + 2)
+    0.3333333432674408
+    """
+    alpha = check_float("alpha", alpha, minimum=0.0)
+    user_alpha = check_float("user_alpha", user_alpha, minimum=0.0)
+    beta = check_float("beta", beta, minimum=0.0)
+    top_k = check_int("top_k", top_k, minimum=0)
+    min_items_per_user = check_int("min_items_per_user", min_items_per_user, minimum=1)
+    min_cooccurrence = check_int("min_cooccurrence", min_cooccurrence, minimum=1)
+    if max_users_per_item is not None:
+        max_users_per_item = check_int("max_users_per_item", max_users_per_item, minimum=2)
+    if max_items_per_user is not None:
+        max_items_per_user = check_int("max_items_per_user", max_items_per_user, minimum=min_items_per_user)
+    # alpha may be 0: a contributing pair shares i and j, so |I_u & I_v| >= 2 and no 0 denominator.
+    if not sp.issparse(user_note):
+        raise InvalidParameterError(f"user_note must be a scipy sparse matrix; got {type(user_note).__name__}")
+    x = filter_users(sp.csr_matrix(user_note), min_items=min_items_per_user, max_items=max_items_per_user)
+    n_notes = x.shape[1]
+    if x.nnz == 0:
+        raise InvalidParameterError("user_note has no engagements (after the user filters)")
+    item_user = x.T.tocsr()
+    if max_users_per_item is not None:
+        item_user = _sample_users(item_user, max_users_per_item, seed)
+    item_user.sort_indices()
+    x.sort_indices()
+    deg = np.diff(x.indptr).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        user_w = np.where(deg > 0, (deg + user_alpha) ** -beta, 0.0)
+
+    import numba
+
+    from graphrec.weights._swing_kernel import swing_block
+
+    if n_threads is not None:
+        numba.set_num_threads(check_int("n_threads", n_threads, minimum=1))
+    n_workers = numba.get_num_threads()
+
+    # Upper bound of each note's neighbour count, to size its output segment.
+    co_items = np.asarray(item_user @ deg).ravel()
+    bound = np.minimum(co_items, n_notes - 1).astype(np.int64)
+    if top_k:
+        bound = np.minimum(bound, top_k)
+    users_per_item = np.diff(item_user.indptr)
+    cost = users_per_item.astype(np.float64) ** 2 * (co_items / np.maximum(users_per_item, 1))
+    order = np.argsort(-cost, kind="stable")
+    order = order[users_per_item[order] >= 2]  # a note needs two users to have a neighbour
+    # Blocks of notes whose segments fit the entry budget.
+    cum = np.cumsum(bound[order])
+    cuts = np.searchsorted(cum, np.arange(_BLOCK_ENTRIES, cum[-1] + _BLOCK_ENTRIES, _BLOCK_ENTRIES)) if order.size else []
+    edges = np.unique(np.concatenate([[0], np.minimum(np.asarray(cuts, dtype=np.int64) + 1, order.size), [order.size]]))
+    rows, cols, vals = [], [], []
+    item_ptr = item_user.indptr.astype(np.int64)
+    item_users = item_user.indices.astype(np.int64)
+    user_ptr = x.indptr.astype(np.int64)
+    user_items = x.indices.astype(np.int64)
+    blocks = list(zip(edges[:-1], edges[1:], strict=True))
+    for lo, hi in progress(blocks, desc="swing", total=len(blocks), enable=show_progress):
+        items = order[lo:hi].astype(np.int64)
+        offsets = np.concatenate([[0], np.cumsum(bound[items])]).astype(np.int64)
+        out_idx = np.empty(offsets[-1], dtype=np.int64)
+        out_val = np.empty(offsets[-1], dtype=np.float32)
+        out_len = np.zeros(items.size, dtype=np.int64)
+        swing_block(
+            items, item_ptr, item_users, user_ptr, user_items, user_w, alpha, top_k, min_cooccurrence,
+            n_notes, offsets, out_idx, out_val, out_len, n_workers,
+        )
+        first = np.cumsum(out_len) - out_len
+        take = np.repeat(offsets[:-1], out_len) + np.arange(int(out_len.sum())) - np.repeat(first, out_len)
+        rows.append(np.repeat(items, out_len))
+        cols.append(out_idx[take])
+        vals.append(out_val[take])
+    if rows:
+        s = sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_notes, n_notes), dtype=np.float32
+        )
+    else:
+        s = sp.csr_matrix((n_notes, n_notes), dtype=np.float32)
+    s.sum_duplicates()
+    if symmetrize:
+        s = sp.csr_matrix(s.maximum(s.T))
+        s.sort_indices()
+    return s
