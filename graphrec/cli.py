@@ -5,6 +5,7 @@ Subcommands
 ``demo``         the end-to-end demo on the bundled sample (what the README's first command runs)
 ``build-graph``  validate interaction / side-info files and save the graph
 ``graph-info``   print the summary of a saved graph
+``swing``        Swing note–note neighbours from (user_id, note_id) pairs, local or on Spark
 ``synth``        write a synthetic UGC dataset (parquet interactions, JSONL notes, CSV users)
 
 Errors graphrec raises on purpose print as one line on stderr with exit status 2.
@@ -118,6 +119,22 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_swing(args: argparse.Namespace) -> int:
+    from pipelines.swing import SwingConfig, run
+
+    report = run(
+        SwingConfig(
+            interactions=args.interactions, out=args.out, alpha=args.alpha, user_alpha=args.user_alpha,
+            beta=args.beta, top_k=args.top_k, max_users_per_item=args.max_users_per_item,
+            min_items_per_user=args.min_items_per_user, max_items_per_user=args.max_items_per_user,
+            min_cooccurrence=args.min_cooccurrence, seed=args.seed, engine=args.engine,
+        )
+    )
+    rows = f"{report['rows_in']:,} rows in, " if report["rows_in"] is not None else ""
+    print(f"swing ({args.engine}): {rows}{report['pairs_out']:,} neighbour rows in {report['seconds']}s -> {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     from graphrec import __version__
@@ -141,6 +158,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weighting", choices=("sum", "log1p", "binary"), default="sum")
     p.add_argument("--unknown-events", choices=("error", "drop"), default="error")
     p.set_defaults(func=_cmd_build_graph)
+
+    p = sub.add_parser("swing", help="Swing note-note similarity from user_id, note_id pairs")
+    p.add_argument("--interactions", required=True, help="table with user_id, note_id (.parquet, .csv, .jsonl)")
+    p.add_argument("--out", required=True, help="neighbour table note_id, neighbor_id, score (.parquet or .csv)")
+    p.add_argument("--alpha", type=float, default=1.0, help="smoothing in 1/(alpha + |I_u & I_v|) (default 1.0)")
+    p.add_argument("--user-alpha", type=float, default=0.0, help="user weight (|I_u| + C)^-beta offset C (default 0)")
+    p.add_argument("--beta", type=float, default=0.5, help="user weight exponent (default 0.5; 0 = no weighting)")
+    p.add_argument("--top-k", type=int, default=100, help="neighbours per note; 0 keeps all pairs (default 100)")
+    p.add_argument("--max-users-per-item", type=int, default=None, help="cap users per note by seeded sampling")
+    p.add_argument("--min-items-per-user", type=int, default=1)
+    p.add_argument("--max-items-per-user", type=int, default=None)
+    p.add_argument("--min-cooccurrence", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--engine", choices=("local", "spark"), default="local")
+    p.set_defaults(func=_cmd_swing)
 
     p = sub.add_parser("graph-info", help="summarise a saved graph")
     p.add_argument("graph", help="graph directory")

@@ -37,7 +37,7 @@ from graphrec.graph.hetero import HeteroGraph
 from graphrec.io.ids import IdMap
 from graphrec.io.interactions import DEFAULT_EVENT_WEIGHTS, normalise_event_name
 
-__all__ = ["AUTHORED", "ENGAGES", "HAS_TAG", "SIMILAR", "build_graph"]
+__all__ = ["AUTHORED", "ENGAGES", "HAS_TAG", "SIMILAR", "build_graph", "pair_matrix"]
 
 ENGAGES = ("user", "engages", "note")
 HAS_TAG = ("note", "has_tag", "tag")
@@ -65,6 +65,21 @@ def _encode(main: np.ndarray, *extras: np.ndarray) -> tuple[np.ndarray, list[np.
     bounds = np.cumsum([0, *sizes])
     chunks = [codes[bounds[i] : bounds[i + 1]] for i in range(len(parts))]
     return chunks[0], chunks[1:], IdMap(np.asarray(uniques))
+
+
+def pair_matrix(user_ids: Any, note_ids: Any) -> tuple[sp.csr_matrix, IdMap, IdMap]:
+    """Binary user x note CSR of (user, note) pairs, with the id maps of its rows and columns."""
+    users, notes = _as_array(user_ids), _as_array(note_ids)
+    if users.size == 0:
+        raise SchemaError("no (user, note) pairs: the input is empty")
+    if users.shape != notes.shape:
+        raise InvalidParameterError(f"user_ids and note_ids differ in length: {users.size} vs {notes.size}")
+    u, _, user_map = _encode(users)
+    n, _, note_map = _encode(notes)
+    m = sp.csr_matrix((np.ones(u.size, dtype=np.float32), (u, n)), shape=(len(user_map), len(note_map)))
+    m.sum_duplicates()
+    m.data[:] = 1.0
+    return m, user_map, note_map
 
 
 def _event_weight_vector(categories: list[str], event_weights: Mapping[str, float]) -> np.ndarray:

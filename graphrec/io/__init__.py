@@ -7,6 +7,7 @@ from graphrec.io.interactions import (
     INTERACTION_COLUMNS,
     collapse_duplicates,
     read_interactions,
+    read_user_note_pairs,
     validate_interactions,
 )
 from graphrec.io.notes import NOTE_COLUMNS, read_notes, read_users, validate_notes, validate_users
@@ -24,6 +25,7 @@ __all__ = [
     "normalise_ids",
     "read_interactions",
     "read_notes",
+    "read_user_note_pairs",
     "read_users",
     "validate_interactions",
     "validate_notes",

@@ -12,11 +12,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 
 from graphrec.exceptions import SchemaError
 
-__all__ = ["FORMATS", "TableSource", "read_table"]
+__all__ = ["FORMATS", "TableSource", "read_table", "write_table"]
 
 FORMATS = {
     ".parquet": "parquet",
@@ -93,3 +94,19 @@ def read_table(path: str | os.PathLike[str], *, string_columns: tuple[str, ...] 
     if table.num_rows == 0:
         raise SchemaError(f"{p}: the table has no data rows")
     return table, source
+
+
+def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write ``frame`` atomically as parquet or CSV, chosen by the extension of ``path``."""
+    from graphrec._atomic import atomic_file
+
+    p = Path(path)
+    fmt = _format_of(p)
+    with atomic_file(p) as tmp:
+        if fmt == "parquet":
+            frame.to_parquet(tmp, index=False)
+        elif fmt == "csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
+    return p

@@ -47,6 +47,7 @@ __all__ = [
     "collapse_duplicates",
     "normalise_event_name",
     "read_interactions",
+    "read_user_note_pairs",
     "validate_interactions",
 ]
 
@@ -276,6 +277,22 @@ def collapse_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     out = frame.loc[keep].reset_index(drop=True)
     out.attrs.update(frame.attrs)
     return out, n
+
+
+def read_user_note_pairs(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read just ``user_id`` and ``note_id`` from a table file (other columns are ignored).
+
+    For jobs that need only who engaged what (Swing, ItemCF). Ids follow the usual rule
+    (:mod:`graphrec.io.ids`); null or empty ids are errors naming the row.
+    """
+    table, source = read_table(path, string_columns=("user_id", "note_id"))
+    _require_columns(table, ("user_id", "note_id"), source)
+    return pd.DataFrame(
+        {
+            "user_id": normalise_ids(table.column("user_id"), name="user_id", source=source),
+            "note_id": normalise_ids(table.column("note_id"), name="note_id", source=source),
+        }
+    )
 
 
 def read_interactions(

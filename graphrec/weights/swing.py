@@ -37,14 +37,17 @@ blocks of notes; there is never an ``n_notes x n_notes`` dense array.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
 from graphrec._progress import progress
 from graphrec._validation import check_float, check_int
 from graphrec.exceptions import InvalidParameterError
+from graphrec.graph import ENGAGES, SIMILAR, HeteroGraph
 
-__all__ = ["filter_users", "swing"]
+__all__ = ["filter_users", "swing", "with_swing"]
 
 _BLOCK_ENTRIES = 1 << 24
 
@@ -218,3 +221,12 @@ def swing(
         s = sp.csr_matrix(s.maximum(s.T))
         s.sort_indices()
     return s
+
+
+def with_swing(graph: HeteroGraph, **params: Any) -> HeteroGraph:
+    """``graph`` plus ``("note", "similar", "note")`` edges weighted by :func:`swing` over its
+    user–engages–note relation (``params`` go to :func:`swing`; the choice is kept in ``meta``)."""
+    if not graph.has_relation(ENGAGES):
+        raise InvalidParameterError(f"the graph has no {ENGAGES} relation to compute Swing from")
+    similarity = swing(graph.relation(ENGAGES), **params)
+    return graph.with_relation(SIMILAR, similarity, meta={"similar": {"method": "swing", **params}})

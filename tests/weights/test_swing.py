@@ -123,3 +123,14 @@ def test_empty_input():
         swing(sp.csr_matrix((3, 3)))
     with pytest.raises(InvalidParameterError, match="scipy sparse"):
         swing(np.eye(3))
+
+
+def test_with_swing_adds_the_similar_relation(small_tables):
+    from graphrec.graph import ENGAGES, SIMILAR, build_graph
+    from graphrec.weights import with_swing
+
+    g = with_swing(build_graph(*small_tables), top_k=10)
+    s = g.relation(SIMILAR)
+    assert s.shape == (g.num_nodes("note"),) * 2 and s.nnz > 0
+    assert (s != swing(g.relation(ENGAGES), top_k=10)).nnz == 0
+    assert g.meta["similar"]["method"] == "swing"
