@@ -3,7 +3,14 @@
 from graphrec.evaluate.baselines import ItemCFRecommender, MostPopular
 from graphrec.evaluate.metrics import gini, long_tail_mask, ranking_metrics
 from graphrec.evaluate.ranking import Scorer, evaluate_scorer, relevance_matrix, topk_from_scores
-from graphrec.evaluate.splits import Split, cold_note_split, given_split, leave_last_k_split, temporal_split
+from graphrec.evaluate.splits import (
+    Split,
+    cold_note_split,
+    given_split,
+    leave_last_k_split,
+    random_split,
+    temporal_split,
+)
 
 __all__ = [
     "ItemCFRecommender",
@@ -16,6 +23,7 @@ __all__ = [
     "given_split",
     "leave_last_k_split",
     "long_tail_mask",
+    "random_split",
     "ranking_metrics",
     "relevance_matrix",
     "temporal_split",

@@ -51,18 +51,24 @@ class ItemCFRecommender:
         Neighbours kept per note.
     alpha : float
         Popularity penalty of :func:`graphrec.weights.itemcf` (0.5 = cosine).
+    binary : bool
+        Treat engagements as 0/1 (default) or use the matrix entries (edge weights) both in the
+        similarity and as the weight of each history note when scoring.
     """
 
-    def __init__(self, *, top_k: int = 200, alpha: float = 0.5) -> None:
+    def __init__(self, *, top_k: int = 200, alpha: float = 0.5, binary: bool = True) -> None:
         self.top_k = top_k
         self.alpha = alpha
+        self.binary = binary
 
     def fit(self, train: sp.spmatrix, *, show_progress: bool | None = None) -> ItemCFRecommender:
         """Compute the note–note similarity of ``train``."""
         check_int("top_k", self.top_k, minimum=0)
         check_float("alpha", self.alpha, minimum=0.0, maximum=1.0)
         self.train_ = _check_matrix(train)
-        self.similarity_ = itemcf(self.train_, top_k=self.top_k, alpha=self.alpha, show_progress=show_progress)
+        self.similarity_ = itemcf(
+            self.train_, top_k=self.top_k, alpha=self.alpha, binary=self.binary, show_progress=show_progress
+        )
         return self
 
     def score(self, users: np.ndarray) -> np.ndarray:
@@ -70,5 +76,6 @@ class ItemCFRecommender:
         if not hasattr(self, "similarity_"):
             raise NotFittedError("ItemCFRecommender is not fitted; call fit(train) first")
         history = self.train_[np.asarray(users)]
-        history.data = np.ones_like(history.data)
+        if self.binary:
+            history.data = np.ones_like(history.data)
         return np.asarray((history @ self.similarity_).toarray())

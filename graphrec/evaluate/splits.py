@@ -10,6 +10,8 @@ at least one event of positive weight (see :func:`graphrec.evaluate.relevance_ma
   engaged pairs stay whole in train.
 * :func:`cold_note_split`: a seeded sample of notes held out whole (all their rows go to test),
   for cold-start evaluation; those notes stay in the graph through their side-info only.
+* :func:`random_split`: per user, engaged pairs to test with a seeded probability (for logs
+  without usable times); every user keeps at least one pair in train.
 * :func:`given_split`: a split that came with the data (LightGCN's ``train.txt``/``test.txt``).
 """
 
@@ -25,7 +27,7 @@ from graphrec._validation import check_float, check_int
 from graphrec.exceptions import InvalidParameterError, SchemaError
 from graphrec.io.interactions import DEFAULT_EVENT_WEIGHTS, normalise_event_name
 
-__all__ = ["Split", "cold_note_split", "given_split", "leave_last_k_split", "temporal_split"]
+__all__ = ["Split", "cold_note_split", "given_split", "leave_last_k_split", "random_split", "temporal_split"]
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,31 @@ def cold_note_split(
         {"fraction": fraction, "min_engagements": min_engagements, "seed": seed},
         held_out_notes=held,
     )
+
+
+def random_split(
+    interactions: pd.DataFrame,
+    *,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    event_weights: Mapping[str, float] | None = None,
+) -> Split:
+    """Each user's engaged pairs go to test with probability ``test_fraction`` (seeded), for
+    logs without usable times. Users keep at least one engaged pair in train."""
+    _check(interactions, need_time=False)
+    test_fraction = check_float("test_fraction", test_fraction, minimum=0.0, maximum=1.0, exclusive_minimum=True)
+    engaged = engaged_mask(interactions, event_weights)
+    pair = _pair_codes(interactions)
+    users = pd.factorize(interactions["user_id"].to_numpy())[0]
+    pairs = pd.DataFrame({"pair": pair[engaged], "user": users[engaged]}).drop_duplicates("pair")
+    pairs = pairs.sort_values("pair", kind="stable")
+    rng = np.random.default_rng(seed)
+    pairs["u"] = rng.random(len(pairs))
+    pairs["rank"] = pairs.groupby("user")["u"].rank(method="first")
+    # The pair with the user's smallest draw always stays in train, so no user is left without one.
+    to_test = (pairs["u"].to_numpy() < test_fraction) & (pairs["rank"].to_numpy() > 1)
+    train, test = _split_by_pairs(interactions, pair, pairs["pair"].to_numpy()[to_test])
+    return Split(train, test, "random", {"test_fraction": test_fraction, "seed": seed})
 
 
 def given_split(train: pd.DataFrame, test: pd.DataFrame) -> Split:

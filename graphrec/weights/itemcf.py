@@ -58,6 +58,7 @@ def itemcf(
     top_k: int = 200,
     alpha: float = 0.5,
     user_weighting: str = "none",
+    binary: bool = True,
     block_size: int | None = None,
     show_progress: bool | None = None,
 ) -> sp.csr_matrix:
@@ -66,13 +67,17 @@ def itemcf(
     Parameters
     ----------
     user_note : scipy sparse matrix, shape (n_users, n_notes)
-        Engagements; any positive entry counts as one (weights are ignored).
+        Engagements; with ``binary=True`` any positive entry counts as one.
     top_k : int
         Neighbours kept per note; 0 keeps all.
     alpha : float in [0, 1]
         Popularity penalty exponent (0.5 = cosine).
     user_weighting : {"none", "iuf"}
         ``"iuf"`` weights each co-engaging user by ``1 / log(1 + |I_u|)`` (heavy users count less).
+    binary : bool
+        If False, use the entries as weights: ``c_ij = sum_u x_ui x_uj`` and ``n_i = sum_u x_ui^2``
+        (so ``alpha = 0.5`` is the cosine of the weighted columns); with 0/1 entries this is the
+        same as ``binary=True``.
     block_size : int, optional
         Rows per block (default: about 16M dense entries per block).
 
@@ -93,13 +98,16 @@ def itemcf(
     if not sp.issparse(user_note):
         raise InvalidParameterError(f"user_note must be a scipy sparse matrix; got {type(user_note).__name__}")
     x = sp.csr_matrix(user_note, dtype=np.float32, copy=True)
-    x.data = (x.data > 0).astype(np.float32)
+    if not binary and x.nnz and (not np.isfinite(x.data).all() or (x.data < 0).any()):
+        raise InvalidParameterError("user_note weights must be finite and >= 0 when binary=False")
+    if binary:
+        x.data = (x.data > 0).astype(np.float32)
     x.eliminate_zeros()
     n_notes = x.shape[1]
-    n_i = np.asarray(x.sum(axis=0)).ravel()
+    n_i = np.asarray(x.multiply(x).sum(axis=0)).ravel()
     xw = x
     if user_weighting == "iuf":
-        deg = np.asarray(x.sum(axis=1)).ravel()
+        deg = np.diff(x.indptr)
         xw = sp.diags((1.0 / np.log1p(np.maximum(deg, 1))).astype(np.float32)) @ x
     xt = xw.T.tocsr()
     with np.errstate(divide="ignore"):

@@ -75,3 +75,19 @@ def test_split_errors(small_tables):
     with pytest.raises(InvalidParameterError, match=r"`test_fraction`"):
         temporal_split(interactions, test_fraction=1.5)
     assert given_split(interactions, interactions).kind == "given"
+
+
+def test_random_split_is_seeded_and_keeps_a_train_pair_per_user(small_tables):
+    from graphrec.evaluate import random_split
+
+    interactions, _ = small_tables
+    a = random_split(interactions, test_fraction=0.3, seed=4)
+    b = random_split(interactions, test_fraction=0.3, seed=4)
+    assert _pairs(a.test) == _pairs(b.test)
+    assert not _pairs(a.train) & _pairs(a.test)
+    engaged = interactions[interactions["event_type"].astype(str) != "impression"]
+    users_engaged = set(engaged["user_id"])
+    train_engaged = a.train[a.train["event_type"].astype(str) != "impression"]
+    assert users_engaged == set(train_engaged["user_id"])
+    share = len(_pairs(a.test)) / len(_pairs(engaged))
+    assert 0.15 < share < 0.35

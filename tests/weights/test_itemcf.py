@@ -72,3 +72,17 @@ def test_iuf_downweights_heavy_users():
     iuf = itemcf(x, top_k=0, user_weighting="iuf").toarray()
     assert iuf[0, 1] > iuf[0, 2] and plain[0, 1] > plain[0, 2]
     assert iuf[0, 2] / iuf[0, 1] < plain[0, 2] / plain[0, 1]
+
+
+def test_weighted_mode_is_cosine_of_weighted_columns_and_equals_binary_on_01():
+    rng = np.random.default_rng(5)
+    w = (rng.random((12, 6)) < 0.5) * rng.random((12, 6)) * 3
+    got = itemcf(sp.csr_matrix(w), top_k=0, binary=False).toarray()
+    norms = np.sqrt((w**2).sum(axis=0))
+    want = (w.T @ w) / np.outer(norms, norms).clip(1e-12)
+    np.fill_diagonal(want, 0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    b = (w > 0).astype(float)
+    np.testing.assert_allclose(itemcf(sp.csr_matrix(b), top_k=0, binary=False).toarray(), itemcf(sp.csr_matrix(b), top_k=0).toarray(), rtol=1e-6)
+    with pytest.raises(InvalidParameterError, match="weights must be finite and >= 0"):
+        itemcf(sp.csr_matrix(-b), binary=False)

@@ -49,6 +49,7 @@ def _truncate(s: np.ndarray, k: int) -> np.ndarray:
 def test_exact_against_reference(n_users, n_notes, alpha, user_alpha, beta, seed):
     rng = np.random.default_rng(seed)
     x = (rng.random((n_users, n_notes)) < 0.5).astype(np.float32)
+    x[0, 0] = 1.0  # an empty log is an error, tested below
     got = swing(sp.csr_matrix(x), alpha=alpha, user_alpha=user_alpha, beta=beta, top_k=0).toarray()
     want = _reference(x, alpha=alpha, user_alpha=user_alpha, beta=beta)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
