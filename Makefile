@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,spark]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -15,8 +15,9 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/graphrec demo --out artifacts/demo
 
+# Everything but `slow` and `gpu` tests; the `spark` ones run Spark in local mode (needs Java 17).
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -m 'not slow and not gpu'
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check graphrec pipelines tests benchmarks
