@@ -41,7 +41,9 @@ K = 20
 KEYS = (f"recall@{K}", f"ndcg@{K}", f"long_tail_recall@{K}", f"coverage@{K}", f"gini@{K}")
 
 
-def _evaluate(train_df: Any, test_df: Any, notes: Any, *, top_k: int, clip: float, seed: int, strengths: list[float]) -> tuple[dict[float, dict[str, float]], PopularityDebiaser, dict[str, int], float]:
+def _evaluate(
+    train_df: Any, test_df: Any, notes: Any, *, top_k: int, clip: float, seed: int, strengths: list[float]
+) -> tuple[dict[float, dict[str, float]], PopularityDebiaser, dict[str, int], float]:
     graph = build_graph(train_df, notes)
     users, items = graph.id_map("user"), graph.id_map("note")
     train, _ = relevance_matrix(train_df, users, items)
@@ -56,7 +58,9 @@ def _evaluate(train_df: Any, test_df: Any, notes: Any, *, top_k: int, clip: floa
     return metrics, debiaser, dropped, seconds
 
 
-def run_dataset(name: str, train_df: Any, test_df: Any, notes: Any, *, top_k: int, clip: float, seed: int) -> dict[str, Any]:
+def run_dataset(
+    name: str, train_df: Any, test_df: Any, notes: Any, *, top_k: int, clip: float, seed: int
+) -> dict[str, Any]:
     # Choose the debiasing strength on validation pairs carved from train (never on test): the
     # strongest correction whose validation recall@20 stays within -2% of no correction.
     grid = [0.0, 0.25, 0.5, 0.75, 1.0]
@@ -67,11 +71,18 @@ def run_dataset(name: str, train_df: Any, test_df: Any, notes: Any, *, top_k: in
     test_metrics, debiaser, dropped, debias_seconds = _evaluate(
         train_df, test_df, notes, top_k=top_k, clip=clip, seed=seed, strengths=[0.0, strength, 1.0]
     )
-    metrics = {"original": test_metrics[0.0], "debiased": test_metrics[strength], "debiased_full_strength": test_metrics[1.0]}
+    metrics = {
+        "original": test_metrics[0.0],
+        "debiased": test_metrics[strength],
+        "debiased_full_strength": test_metrics[1.0],
+    }
     graph = build_graph(train_df, notes)
     train = graph.relation(ENGAGES)
     test, _ = relevance_matrix(test_df, graph.id_map("user"), graph.id_map("note"))
-    rel = {k: metrics["debiased"][k] / metrics["original"][k] - 1.0 if metrics["original"][k] else float("nan") for k in KEYS}
+    rel = {
+        k: metrics["debiased"][k] / metrics["original"][k] - 1.0 if metrics["original"][k] else float("nan")
+        for k in KEYS
+    }
     return {
         "dataset": name,
         "users": graph.num_nodes("user"),
@@ -83,7 +94,9 @@ def run_dataset(name: str, train_df: Any, test_df: Any, notes: Any, *, top_k: in
         "relative_change": rel,
         "strength_chosen_on_validation": strength,
         "validation_sweep": {str(s): {k: m[k] for k in KEYS} for s, m in sweep.items()},
-        "claim_holds": bool(rel[f"long_tail_recall@{K}"] > 0 and rel[f"coverage@{K}"] > 0 and rel[f"recall@{K}"] >= -0.02),
+        "claim_holds": bool(
+            rel[f"long_tail_recall@{K}"] > 0 and rel[f"coverage@{K}"] > 0 and rel[f"recall@{K}"] >= -0.02
+        ),
         "debias_seconds": debias_seconds,
         "debias_report": debiaser.report_,
     }
@@ -101,11 +114,23 @@ def main() -> None:
     results = []
     if args.gowalla:
         train, test = load_lightgcn_split(args.gowalla)
-        results.append(run_dataset("gowalla (LightGCN split)", train, test, None, top_k=args.top_k, clip=args.clip, seed=args.seed))
+        results.append(
+            run_dataset("gowalla (LightGCN split)", train, test, None, top_k=args.top_k, clip=args.clip, seed=args.seed)
+        )
     if args.lastfm:
         interactions, notes = load_lastfm_hetrec(args.lastfm)
         split = random_split(interactions, test_fraction=0.2, seed=args.seed)
-        results.append(run_dataset("lastfm-2k (random 80/20 per user, seed 0)", split.train, split.test, notes, top_k=args.top_k, clip=args.clip, seed=args.seed))
+        results.append(
+            run_dataset(
+                "lastfm-2k (random 80/20 per user, seed 0)",
+                split.train,
+                split.test,
+                notes,
+                top_k=args.top_k,
+                clip=args.clip,
+                seed=args.seed,
+            )
+        )
     if not results:
         parser.error("give --gowalla and/or --lastfm")
     rows = []
@@ -117,11 +142,21 @@ def main() -> None:
     print(format_table(["dataset / weights", *KEYS], rows))
     for r in results:
         d = r["debias_report"]
-        print(f"{r['dataset']}: DoWhy ATE {d['estimate_ate']:.4f}; refutations "
-              + ", ".join(f"{k} {v['new_effect']:.4f} (p={v['p_value']:.2f})" for k, v in d["refutations"].items())
-              + f"; claim holds: {r['claim_holds']}")
-    write_json(args.out, {"benchmark": "debias_effect", "model": f"weighted ItemCF top_k={args.top_k}", "results": results,
-                          "machine": machine(), "command": " ".join(["python", *sys.argv])})
+        print(
+            f"{r['dataset']}: DoWhy ATE {d['estimate_ate']:.4f}; refutations "
+            + ", ".join(f"{k} {v['new_effect']:.4f} (p={v['p_value']:.2f})" for k, v in d["refutations"].items())
+            + f"; claim holds: {r['claim_holds']}"
+        )
+    write_json(
+        args.out,
+        {
+            "benchmark": "debias_effect",
+            "model": f"weighted ItemCF top_k={args.top_k}",
+            "results": results,
+            "machine": machine(),
+            "command": " ".join(["python", *sys.argv]),
+        },
+    )
     print(f"wrote {args.out}")
 
 

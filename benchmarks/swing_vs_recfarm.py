@@ -85,7 +85,9 @@ def main() -> None:
         x = build_graph(train).relation(ENGAGES)
         source = args.data
     else:
-        d = make_ugc_dataset(n_users=50_000, n_notes=100_000, n_engagements=args.engagements, string_ids=False, with_text=False, seed=0)
+        d = make_ugc_dataset(
+            n_users=50_000, n_notes=100_000, n_engagements=args.engagements, string_ids=False, with_text=False, seed=0
+        )
         x = build_graph(validate_interactions(d.interactions)).relation(ENGAGES)
         source = f"synthetic make_ugc_dataset(n_users=50000, n_notes=100000, n_engagements={args.engagements}, seed=0)"
     x = sp.csr_matrix((np.ones(x.nnz, dtype=np.float32), x.indices, x.indptr), shape=x.shape)
@@ -126,7 +128,14 @@ def main() -> None:
         "users": n_users,
         "notes": n_items,
         "interactions": int(x.nnz),
-        "params": {"graphrec_alpha": args.alpha, "recfarm_alpha": args.alpha + 1.0, "beta": 0.5, "user_alpha": 0.0, "top_k_compared": k, "threads": args.threads},
+        "params": {
+            "graphrec_alpha": args.alpha,
+            "recfarm_alpha": args.alpha + 1.0,
+            "beta": 0.5,
+            "user_alpha": 0.0,
+            "top_k_compared": k,
+            "threads": args.threads,
+        },
         "graphrec": {**ours_m, "pairs": int(s.nnz)},
         "recfarm": {**peer_m, "pairs": int(sum(len(v) for v in theirs.values()))},
         "time_ratio_graphrec_over_recfarm": ours_m["seconds"] / peer_m["seconds"],
@@ -138,14 +147,20 @@ def main() -> None:
         "command": " ".join(["python", *sys.argv]),
     }
     print(f"{source}: {n_users:,} users, {n_items:,} notes, {x.nnz:,} interactions; threads={args.threads}")
-    print(format_table(
-        ["engine", "seconds", "peak extra MB", "pairs"],
-        [["graphrec", ours_m["seconds"], ours_m["peak_extra_mb"], result["graphrec"]["pairs"]],
-         ["recfarm", peer_m["seconds"], peer_m["peak_extra_mb"], result["recfarm"]["pairs"]]],
-    ))
-    print(f"time ratio graphrec/recfarm {result['time_ratio_graphrec_over_recfarm']:.3f}; "
-          f"top-{k} mean overlap {result['topk_mean_overlap']:.4f}, identical lists {result['topk_identical_share']:.4f}; "
-          f"max relative score error {result['score_max_relative_error']:.2e}")
+    print(
+        format_table(
+            ["engine", "seconds", "peak extra MB", "pairs"],
+            [
+                ["graphrec", ours_m["seconds"], ours_m["peak_extra_mb"], result["graphrec"]["pairs"]],
+                ["recfarm", peer_m["seconds"], peer_m["peak_extra_mb"], result["recfarm"]["pairs"]],
+            ],
+        )
+    )
+    print(
+        f"time ratio graphrec/recfarm {result['time_ratio_graphrec_over_recfarm']:.3f}; "
+        f"top-{k} mean overlap {result['topk_mean_overlap']:.4f}, identical lists {result['topk_identical_share']:.4f}; "
+        f"max relative score error {result['score_max_relative_error']:.2e}"
+    )
     write_json(args.out, result)
     print(f"wrote {args.out}")
 

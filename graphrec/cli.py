@@ -124,10 +124,18 @@ def _cmd_swing(args: argparse.Namespace) -> int:
 
     report = run(
         SwingConfig(
-            interactions=args.interactions, out=args.out, alpha=args.alpha, user_alpha=args.user_alpha,
-            beta=args.beta, top_k=args.top_k, max_users_per_item=args.max_users_per_item,
-            min_items_per_user=args.min_items_per_user, max_items_per_user=args.max_items_per_user,
-            min_cooccurrence=args.min_cooccurrence, seed=args.seed, engine=args.engine,
+            interactions=args.interactions,
+            out=args.out,
+            alpha=args.alpha,
+            user_alpha=args.user_alpha,
+            beta=args.beta,
+            top_k=args.top_k,
+            max_users_per_item=args.max_users_per_item,
+            min_items_per_user=args.min_items_per_user,
+            max_items_per_user=args.max_items_per_user,
+            min_cooccurrence=args.min_cooccurrence,
+            seed=args.seed,
+            engine=args.engine,
         )
     )
     rows = f"{report['rows_in']:,} rows in, " if report["rows_in"] is not None else ""

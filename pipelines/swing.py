@@ -9,8 +9,8 @@ first; written atomically. ``engine="spark"`` runs the same computation on PySpa
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,11 +61,17 @@ def run(config: SwingConfig) -> dict[str, Any]:
     check_choice("engine", config.engine, ("local", "spark"))
     _format_of(Path(config.out))  # fail on a bad output type before any work
     t0 = time.perf_counter()
-    params = dict(
-        alpha=config.alpha, user_alpha=config.user_alpha, beta=config.beta, top_k=config.top_k,
-        max_users_per_item=config.max_users_per_item, min_items_per_user=config.min_items_per_user,
-        max_items_per_user=config.max_items_per_user, min_cooccurrence=config.min_cooccurrence, seed=config.seed,
-    )
+    params: dict[str, Any] = {
+        "alpha": config.alpha,
+        "user_alpha": config.user_alpha,
+        "beta": config.beta,
+        "top_k": config.top_k,
+        "max_users_per_item": config.max_users_per_item,
+        "min_items_per_user": config.min_items_per_user,
+        "max_items_per_user": config.max_items_per_user,
+        "min_cooccurrence": config.min_cooccurrence,
+        "seed": config.seed,
+    }
     if config.engine == "spark":
         from graphrec.spark import swing_spark
 
@@ -77,4 +83,9 @@ def run(config: SwingConfig) -> dict[str, Any]:
         table = neighbour_table(swing(matrix, **params), notes.ids)
         rows_in = len(pairs)
     write_table(table, config.out)
-    return {"rows_in": rows_in, "pairs_out": len(table), "seconds": round(time.perf_counter() - t0, 3), "out": config.out}
+    return {
+        "rows_in": rows_in,
+        "pairs_out": len(table),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "out": config.out,
+    }

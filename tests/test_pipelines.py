@@ -12,7 +12,9 @@ from pipelines.swing import SwingConfig, run
 def test_swing_job_csv_and_parquet(tmp_path):
     pairs = pd.DataFrame({"user_id": ["a", "a", "b", "b", "c", "c"], "note_id": [1, 2, 1, 2, 2, 3], "extra": range(6)})
     pairs.to_csv(tmp_path / "p.csv", index=False)
-    report = run(SwingConfig(interactions=str(tmp_path / "p.csv"), out=str(tmp_path / "n.csv"), top_k=0, beta=0.0, alpha=1.0))
+    report = run(
+        SwingConfig(interactions=str(tmp_path / "p.csv"), out=str(tmp_path / "n.csv"), top_k=0, beta=0.0, alpha=1.0)
+    )
     out = pd.read_csv(tmp_path / "n.csv")
     assert list(out.columns) == ["note_id", "neighbor_id", "score"]
     # users a, b share notes {1, 2}: one pair, score 1 / (1 + 2); c engaged 2 and 3 alone.
@@ -30,7 +32,10 @@ def test_swing_cli_errors_leave_nothing(tmp_path, capsys):
     assert main(["swing", "--interactions", str(tmp_path / "p.csv"), "--out", str(tmp_path / "n.csv")]) == 2
     assert "missing required column(s) note_id" in capsys.readouterr().err
     (tmp_path / "p.csv").write_text("user_id,note_id\n1,2\n")
-    assert main(["swing", "--interactions", str(tmp_path / "p.csv"), "--out", str(tmp_path / "n.csv"), "--beta", "-1"]) == 2
+    assert (
+        main(["swing", "--interactions", str(tmp_path / "p.csv"), "--out", str(tmp_path / "n.csv"), "--beta", "-1"])
+        == 2
+    )
     assert "`beta` must be a finite float >= 0.0" in capsys.readouterr().err
     assert main(["swing", "--interactions", str(tmp_path / "p.csv"), "--out", str(tmp_path / "n.txt")]) == 2
     assert "unsupported file type '.txt'" in capsys.readouterr().err

@@ -29,7 +29,9 @@ def spark():
 def data(tmp_path_factory):
     d = make_ugc_dataset(n_users=120, n_notes=150, n_engagements=1_500, impressions_per_engagement=0.3, seed=11)
     root = tmp_path_factory.mktemp("spark")
-    d.interactions.assign(event_type=d.interactions["event_type"].astype(str)).to_parquet(root / "i.parquet", index=False)
+    d.interactions.assign(event_type=d.interactions["event_type"].astype(str)).to_parquet(
+        root / "i.parquet", index=False
+    )
     d.notes.assign(tags=d.notes["tags"].map(list)).to_parquet(root / "n.parquet", index=False)
     return d, root
 
@@ -38,7 +40,11 @@ def test_swing_equals_embedded_engine(spark, data):
     _d, root = data
     pairs = read_user_note_pairs(root / "i.parquet")
     m, _u, notes = pair_matrix(pairs["user_id"], pairs["note_id"])
-    for params in ({"top_k": 0}, {"top_k": 5, "alpha": 0.5, "beta": 0.3, "user_alpha": 2.0}, {"top_k": 0, "min_cooccurrence": 3}):
+    for params in (
+        {"top_k": 0},
+        {"top_k": 5, "alpha": 0.5, "beta": 0.3, "user_alpha": 2.0},
+        {"top_k": 0, "min_cooccurrence": 3},
+    ):
         want = neighbour_table(swing(m, **params), notes.ids)
         got = swing_spark(str(root / "i.parquet"), spark=spark, **params)
         assert len(got) == len(want) > 0, params
@@ -69,7 +75,9 @@ def test_graph_build_equals_embedded_engine(spark, data):
 
 def test_swing_job_on_spark_and_errors(spark, data, tmp_path):
     _d, root = data
-    report = run(SwingConfig(interactions=str(root / "i.parquet"), out=str(tmp_path / "n.csv"), engine="spark", top_k=3))
+    report = run(
+        SwingConfig(interactions=str(root / "i.parquet"), out=str(tmp_path / "n.csv"), engine="spark", top_k=3)
+    )
     assert report["pairs_out"] == len(pd.read_csv(tmp_path / "n.csv"))
     (tmp_path / "bad.csv").write_text("user_id,item\n1,2\n")
     with pytest.raises(SchemaError, match=r"bad.csv: missing required column\(s\) note_id"):

@@ -34,7 +34,9 @@ def get_spark(app_name: str = "graphrec", master: str | None = None) -> Any:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    builder = SparkSession.builder.appName(app_name).config("spark.sql.shuffle.partitions", os.environ.get("GRAPHREC_SPARK_PARTITIONS", "8"))
+    builder = SparkSession.builder.appName(app_name).config(
+        "spark.sql.shuffle.partitions", os.environ.get("GRAPHREC_SPARK_PARTITIONS", "8")
+    )
     builder = builder.config("spark.ui.enabled", "false")
     if master or "SPARK_MASTER" not in os.environ:
         builder = builder.master(master or "local[*]")
@@ -60,7 +62,9 @@ def _read(spark: Any, data: Any, *, columns: tuple[str, ...]) -> Any:
         df, name = data, "input"
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise SchemaError(f"{name}: missing required column(s) {', '.join(missing)}; found {', '.join(df.columns) or 'none'}")
+        raise SchemaError(
+            f"{name}: missing required column(s) {', '.join(missing)}; found {', '.join(df.columns) or 'none'}"
+        )
     return df
 
 
@@ -126,18 +130,22 @@ def swing_dataframe(
     item_users = kept
     if max_users_per_item is not None:
         order = Window.partitionBy("note_id").orderBy(F.xxhash64(F.col("user_id"), F.lit(seed)), "user_id")
-        item_users = kept.withColumn("_r", F.row_number().over(order)).filter(F.col("_r") <= max_users_per_item).drop("_r")
+        item_users = (
+            kept.withColumn("_r", F.row_number().over(order)).filter(F.col("_r") <= max_users_per_item).drop("_r")
+        )
     a, b = item_users.alias("a"), item_users.alias("b")
     triples = a.join(b, (F.col("a.note_id") == F.col("b.note_id")) & (F.col("a.user_id") < F.col("b.user_id"))).select(
         F.col("a.note_id").alias("i"), F.col("a.user_id").alias("u"), F.col("b.user_id").alias("v")
     )
     uu, vv = users.alias("uu"), users.alias("vv")
     pair_w = (
-        triples.select("u", "v").distinct()
+        triples.select("u", "v")
+        .distinct()
         .join(uu, F.col("u") == F.col("uu.user_id"))
         .join(vv, F.col("v") == F.col("vv.user_id"))
         .select(
-            "u", "v",
+            "u",
+            "v",
             F.array_intersect(F.col("uu.items"), F.col("vv.items")).alias("common"),
             (F.col("uu.w") * F.col("vv.w")).alias("ww"),
         )
@@ -151,9 +159,13 @@ def swing_dataframe(
         .agg(F.sum("c").alias("score"))
     )
     if min_cooccurrence > 1:
-        cooc = item_users.alias("s").join(kept.alias("k"), "user_id").select(
-            F.col("s.note_id").alias("i"), F.col("k.note_id").alias("j")
-        ).groupBy("i", "j").count()
+        cooc = (
+            item_users.alias("s")
+            .join(kept.alias("k"), "user_id")
+            .select(F.col("s.note_id").alias("i"), F.col("k.note_id").alias("j"))
+            .groupBy("i", "j")
+            .count()
+        )
         scored = scored.join(cooc, ["i", "j"]).filter(F.col("count") >= min_cooccurrence).drop("count")
     if top_k:
         rank = Window.partitionBy("i").orderBy(F.col("score").desc(), F.col("j"))
@@ -217,15 +229,21 @@ def build_edges(
         nd = _ids_as_text(nd, "note_id")
         out["notes"] = out["notes"].union(nd.select("note_id")).distinct()
         if "tags" in nd.columns:
-            out["has_tag"] = nd.select("note_id", F.explode("tags").alias("tag")).withColumn("tag", F.trim("tag")).distinct()
+            out["has_tag"] = (
+                nd.select("note_id", F.explode("tags").alias("tag")).withColumn("tag", F.trim("tag")).distinct()
+            )
         if "author_id" in nd.columns:
-            authored = nd.filter(F.col("author_id").isNotNull()).select(F.trim(F.col("author_id").cast("string")).alias("user_id"), "note_id")
+            authored = nd.filter(F.col("author_id").isNotNull()).select(
+                F.trim(F.col("author_id").cast("string")).alias("user_id"), "note_id"
+            )
             out["authored"] = authored.filter(F.col("user_id") != "")
             out["users"] = out["users"].union(out["authored"].select("user_id")).distinct()
     return out
 
 
-def build_graph_spark(interactions: Any, notes: Any = None, *, event_weights: Mapping[str, float] | None = None, spark: Any = None) -> HeteroGraph:
+def build_graph_spark(
+    interactions: Any, notes: Any = None, *, event_weights: Mapping[str, float] | None = None, spark: Any = None
+) -> HeteroGraph:
     """:func:`build_edges`, collected into a :class:`HeteroGraph` (same ids and weights as
     :func:`graphrec.graph.build_graph` with ``weighting="sum"``)."""
     import scipy.sparse as sp

@@ -4,4 +4,13 @@ from graphrec.weights.debias import COMMON_CAUSES, PopularityDebiaser, pda_score
 from graphrec.weights.itemcf import itemcf, top_k_per_row
 from graphrec.weights.swing import filter_users, swing, with_swing
 
-__all__ = ["COMMON_CAUSES", "PopularityDebiaser", "filter_users", "pda_scores", "itemcf", "swing", "top_k_per_row", "with_swing"]
+__all__ = [
+    "COMMON_CAUSES",
+    "PopularityDebiaser",
+    "filter_users",
+    "itemcf",
+    "pda_scores",
+    "swing",
+    "top_k_per_row",
+    "with_swing",
+]

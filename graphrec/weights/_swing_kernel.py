@@ -96,7 +96,9 @@ def swing_block(  # type: ignore[no-untyped-def]
                 if acc[j] <= 0.0:
                     cnt[j] = 0
             start = offsets[t]
-            out_len[t] = _emit(i, acc, cnt, touched, n_touched, min_cooc, top_k, out_idx, out_val, start, offsets[t + 1] - start)
+            out_len[t] = _emit(
+                i, acc, cnt, touched, n_touched, min_cooc, top_k, out_idx, out_val, start, offsets[t + 1] - start
+            )
             for q in range(n_touched):
                 j = touched[q]
                 acc[j] = 0.0

@@ -144,7 +144,9 @@ class PopularityDebiaser:
         self.seed = seed
 
     # -- covariates ------------------------------------------------------------------------
-    def _note_covariates(self, graph: HeteroGraph, notes: pd.DataFrame | None, reference_time: int | None) -> dict[str, Any]:
+    def _note_covariates(
+        self, graph: HeteroGraph, notes: pd.DataFrame | None, reference_time: int | None
+    ) -> dict[str, Any]:
         wanted = None if self.common_causes is None else list(self.common_causes)
         if wanted is not None:
             unknown = sorted(set(wanted) - set(COMMON_CAUSES))
@@ -216,10 +218,10 @@ class PopularityDebiaser:
         n_users, n_notes = x.shape
         popularity = np.diff(x.tocsc().indptr)
         popular = ~long_tail_mask(popularity, head_share=head_share)
-        activity = np.log1p(np.diff(x.indptr)).astype(float)
+        activity: np.ndarray | None = np.log1p(np.diff(x.indptr)).astype(float)
         note_cov = self._note_covariates(graph, notes, reference_time)
         if self.common_causes is not None and "user_activity" not in self.common_causes:
-            activity = None  # type: ignore[assignment]
+            activity = None
 
         # Units: engaged edges, and non-engaged exposures (given or sampled).
         pos_u = np.repeat(np.arange(n_users), np.diff(x.indptr))
@@ -322,7 +324,12 @@ class PopularityDebiaser:
             "treatment": f"popular: note in the top {head_share:.0%} by training popularity",
             "outcome": "engaged",
             "common_causes": causes,
-            "units": {"total": int(units_u.size), "used": int(pick.size), "engaged": int(outcome[pick].sum()), "non_engaged_from": negatives},
+            "units": {
+                "total": int(units_u.size),
+                "used": int(pick.size),
+                "engaged": int(outcome[pick].sum()),
+                "non_engaged_from": negatives,
+            },
             "estimand": "backdoor",
             "estimator": "backdoor.propensity_score_weighting (ips_weight)",
             "estimate_ate": float(estimate.value),
@@ -343,8 +350,12 @@ class PopularityDebiaser:
             },
             "seed": self.seed,
         }
-        logger.info("debias: ATE of popularity on engagement %.4f; tail weight share %.3f -> %.3f",
-                    estimate.value, tail_share_before, tail_share_after)
+        logger.info(
+            "debias: ATE of popularity on engagement %.4f; tail weight share %.3f -> %.3f",
+            estimate.value,
+            tail_share_before,
+            tail_share_after,
+        )
         return self
 
     def edge_weights(self, strength: float | None = None) -> sp.csr_matrix:
@@ -370,9 +381,10 @@ class PopularityDebiaser:
         """``graph`` with its user–engages–note weights replaced by the debiased ones."""
         if not hasattr(self, "edge_weights_"):
             raise NotFittedError("PopularityDebiaser is not fitted; call fit(graph) first")
-        if graph.relation(ENGAGES).shape != self.edge_weights_.shape or (
-            (graph.relation(ENGAGES) > 0) != (self.edge_weights_ > 0)
-        ).nnz:
+        if (
+            graph.relation(ENGAGES).shape != self.edge_weights_.shape
+            or ((graph.relation(ENGAGES) > 0) != (self.edge_weights_ > 0)).nnz
+        ):
             raise InvalidParameterError("the graph's engagements differ from those the debiaser was fitted on")
         meta = {"debias": {"method": "ips", "clip": self.clip, "strength": self.strength}}
         return graph.with_relation(ENGAGES, self.edge_weights_, meta=meta)

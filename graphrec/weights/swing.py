@@ -37,6 +37,7 @@ blocks of notes; there is never an ``n_notes x n_notes`` dense array.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -186,15 +187,14 @@ def swing(
     order = np.argsort(-cost, kind="stable")
     order = order[users_per_item[order] >= 2]  # a note needs two users to have a neighbour
     # Blocks of notes whose segments fit the entry budget.
-    cum = np.cumsum(bound[order])
-    cuts = np.searchsorted(cum, np.arange(_BLOCK_ENTRIES, cum[-1] + _BLOCK_ENTRIES, _BLOCK_ENTRIES)) if order.size else []
-    edges = np.unique(np.concatenate([[0], np.minimum(np.asarray(cuts, dtype=np.int64) + 1, order.size), [order.size]]))
+    block_of = (np.cumsum(bound[order]) - 1) // _BLOCK_ENTRIES
+    edges = np.concatenate([[0], np.flatnonzero(np.diff(block_of)) + 1, [order.size]]).astype(np.int64)
     rows, cols, vals = [], [], []
     item_ptr = item_user.indptr.astype(np.int64)
     item_users = item_user.indices.astype(np.int64)
     user_ptr = x.indptr.astype(np.int64)
     user_items = x.indices.astype(np.int64)
-    blocks = list(zip(edges[:-1], edges[1:], strict=True))
+    blocks = list(itertools.pairwise(edges.tolist()))
     for lo, hi in progress(blocks, desc="swing", total=len(blocks), enable=show_progress):
         items = order[lo:hi].astype(np.int64)
         offsets = np.concatenate([[0], np.cumsum(bound[items])]).astype(np.int64)
@@ -202,8 +202,21 @@ def swing(
         out_val = np.empty(offsets[-1], dtype=np.float32)
         out_len = np.zeros(items.size, dtype=np.int64)
         swing_block(
-            items, item_ptr, item_users, user_ptr, user_items, user_w, alpha, top_k, min_cooccurrence,
-            n_notes, offsets, out_idx, out_val, out_len, n_workers,
+            items,
+            item_ptr,
+            item_users,
+            user_ptr,
+            user_items,
+            user_w,
+            alpha,
+            top_k,
+            min_cooccurrence,
+            n_notes,
+            offsets,
+            out_idx,
+            out_val,
+            out_len,
+            n_workers,
         )
         first = np.cumsum(out_len) - out_len
         take = np.repeat(offsets[:-1], out_len) + np.arange(int(out_len.sum())) - np.repeat(first, out_len)
@@ -212,7 +225,9 @@ def swing(
         vals.append(out_val[take])
     if rows:
         s = sp.csr_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_notes, n_notes), dtype=np.float32
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(n_notes, n_notes),
+            dtype=np.float32,
         )
     else:
         s = sp.csr_matrix((n_notes, n_notes), dtype=np.float32)

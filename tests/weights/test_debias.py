@@ -86,7 +86,9 @@ def test_exposures_are_used_when_given(small_tables):
     u = graph.id_map("user").index(imp["user_id"])
     n = graph.id_map("note").index(imp["note_id"])
     exposures = sp.csr_matrix((np.ones(len(imp)), (u, n)), shape=graph.relation(ENGAGES).shape)
-    deb = PopularityDebiaser(refute_simulations=1, max_units=3_000, common_causes=["user_activity"]).fit(graph, exposures=exposures)
+    deb = PopularityDebiaser(refute_simulations=1, max_units=3_000, common_causes=["user_activity"]).fit(
+        graph, exposures=exposures
+    )
     assert deb.report_["units"]["non_engaged_from"] == "exposures without engagement"
     assert deb.report_["common_causes"] == ["user_activity"]
 
@@ -94,7 +96,9 @@ def test_exposures_are_used_when_given(small_tables):
 def test_errors(small_tables):
     interactions, notes = small_tables
     graph = build_graph(interactions, notes)
-    with pytest.raises(SchemaError, match="common cause note_age needs column created_at in the notes table, which is not given"):
+    with pytest.raises(
+        SchemaError, match="common cause note_age needs column created_at in the notes table, which is not given"
+    ):
         PopularityDebiaser(common_causes=["user_activity", "note_age"]).fit(graph)
     with pytest.raises(SchemaError, match="needs column category in the notes table, which is missing or empty"):
         PopularityDebiaser(common_causes=["category"]).fit(graph, notes=notes.drop(columns=["category"]))

@@ -83,6 +83,10 @@ def test_weighted_mode_is_cosine_of_weighted_columns_and_equals_binary_on_01():
     np.fill_diagonal(want, 0)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
     b = (w > 0).astype(float)
-    np.testing.assert_allclose(itemcf(sp.csr_matrix(b), top_k=0, binary=False).toarray(), itemcf(sp.csr_matrix(b), top_k=0).toarray(), rtol=1e-6)
+    np.testing.assert_allclose(
+        itemcf(sp.csr_matrix(b), top_k=0, binary=False).toarray(),
+        itemcf(sp.csr_matrix(b), top_k=0).toarray(),
+        rtol=1e-6,
+    )
     with pytest.raises(InvalidParameterError, match="weights must be finite and >= 0"):
         itemcf(sp.csr_matrix(-b), binary=False)

@@ -135,3 +135,12 @@ def test_with_swing_adds_the_similar_relation(small_tables):
     assert s.shape == (g.num_nodes("note"),) * 2 and s.nnz > 0
     assert (s != swing(g.relation(ENGAGES), top_k=10)).nnz == 0
     assert g.meta["similar"]["method"] == "swing"
+
+
+def test_many_small_blocks_give_the_same_result(monkeypatch):
+    rng = np.random.default_rng(3)
+    x = sp.csr_matrix((rng.random((50, 40)) < 0.2).astype(np.float32))
+    whole = swing(x, top_k=4)
+    monkeypatch.setattr("graphrec.weights.swing._BLOCK_ENTRIES", 7)
+    blocked = swing(x, top_k=4)
+    assert (whole != blocked).nnz == 0
