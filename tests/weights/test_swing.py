@@ -141,6 +141,8 @@ def test_many_small_blocks_give_the_same_result(monkeypatch):
     rng = np.random.default_rng(3)
     x = sp.csr_matrix((rng.random((50, 40)) < 0.2).astype(np.float32))
     whole = swing(x, top_k=4)
-    monkeypatch.setattr("graphrec.weights.swing._BLOCK_ENTRIES", 7)
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("graphrec.weights.swing"), "_BLOCK_ENTRIES", 7)
     blocked = swing(x, top_k=4)
     assert (whole != blocked).nnz == 0
