@@ -56,7 +56,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     rows = [[name, *(m[c] for c in cols)] for name, m in report["metrics"].items()]
     print(f"full-ranking evaluation on {int(next(iter(report['metrics'].values()))['n_users']):,} test users")
     print(format_table(["model", *cols], rows))
-    print(f"\nwrote {Path(args.out) / 'graph'} and {Path(args.out) / 'metrics.json'}")
+    deb = report["debias"]
+    refs = ", ".join(f"{name} {v['new_effect']:+.4f}" for name, v in deb["refutations"].items())
+    print(
+        f"\nDoWhy: effect of a note being popular on engagement (ATE) {deb['estimate_ate']:+.4f}; refutations: {refs}"
+    )
+    w = deb["weights"]
+    print(
+        f"debiased weights move the tail's share of edge weight {w['tail_weight_share_before']:.3f} -> {w['tail_weight_share_after']:.3f}"
+    )
+    out = Path(args.out)
+    print(f"\nwrote {out / 'graph'}, {out / 'metrics.json'} and {out / 'debias_report.json'}")
     return 0
 
 

@@ -75,7 +75,15 @@ def test_demo_on_bundled_sample(tmp_path):
     assert "recall@20" in proc.stdout
     report = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     metrics = report["metrics"]
-    assert set(metrics) == {"popularity", "itemcf (cosine)", "itemcf (alpha=0.2)"}
+    assert set(metrics) == {
+        "popularity",
+        "itemcf (cosine)",
+        "itemcf (alpha=0.2)",
+        "swing",
+        "itemcf weighted",
+        "itemcf weighted, debiased",
+    }
+    assert (tmp_path / "demo" / "debias_report.json").is_file()
     # The planted structure is there to be found: a personalised model beats popularity.
     assert metrics["itemcf (alpha=0.2)"]["recall@20"] > 1.3 * metrics["popularity"]["recall@20"]
     HeteroGraph.load(tmp_path / "demo" / "graph")

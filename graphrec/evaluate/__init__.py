@@ -1,6 +1,6 @@
 """Splits, full-ranking metrics and the evaluation harness (with popularity and ItemCF baselines)."""
 
-from graphrec.evaluate.baselines import ItemCFRecommender, MostPopular
+from graphrec.evaluate.baselines import ItemCFRecommender, MostPopular, SwingRecommender
 from graphrec.evaluate.metrics import gini, long_tail_mask, ranking_metrics
 from graphrec.evaluate.ranking import Scorer, evaluate_scorer, relevance_matrix, topk_from_scores
 from graphrec.evaluate.splits import (
@@ -17,6 +17,7 @@ __all__ = [
     "MostPopular",
     "Scorer",
     "Split",
+    "SwingRecommender",
     "cold_note_split",
     "evaluate_scorer",
     "gini",

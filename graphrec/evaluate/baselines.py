@@ -1,4 +1,4 @@
-"""Reference recommenders every model is compared with: most-popular and ItemCF.
+"""Reference recommenders every model is compared with: most-popular, ItemCF and Swing.
 
 Both follow the scikit-learn contract: keyword-only hyper-parameters in ``__init__``, ``fit``
 returns ``self``, learned state in trailing-underscore attributes, and ``score`` before ``fit``
@@ -7,14 +7,17 @@ raises :class:`graphrec.exceptions.NotFittedError`.
 
 from __future__ import annotations
 
+import abc
+
 import numpy as np
 import scipy.sparse as sp
 
 from graphrec._validation import check_float, check_int
 from graphrec.exceptions import InvalidParameterError, NotFittedError
 from graphrec.weights.itemcf import itemcf
+from graphrec.weights.swing import swing
 
-__all__ = ["ItemCFRecommender", "MostPopular"]
+__all__ = ["ItemCFRecommender", "MostPopular", "SwingRecommender"]
 
 
 def _check_matrix(train: object) -> sp.csr_matrix:
@@ -42,7 +45,32 @@ class MostPopular:
         return np.broadcast_to(self.popularity_, (len(users), self.popularity_.size))
 
 
-class ItemCFRecommender:
+class _NeighbourRecommender(abc.ABC):
+    """Score = the user's training notes (0/1, or their weights) times a note–note similarity."""
+
+    binary: bool = True
+
+    @abc.abstractmethod
+    def _similarity(self, train: sp.csr_matrix, show_progress: bool | None) -> sp.csr_matrix:
+        """The note–note similarity learned from ``train``."""
+
+    def fit(self, train: sp.spmatrix, *, show_progress: bool | None = None) -> _NeighbourRecommender:
+        """Compute the note–note similarity of ``train`` (a user x note matrix)."""
+        self.train_ = _check_matrix(train)
+        self.similarity_ = self._similarity(self.train_, show_progress)
+        return self
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        """Scores of shape ``(len(users), n_notes)``."""
+        if not hasattr(self, "similarity_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(train) first")
+        history = self.train_[np.asarray(users)]
+        if self.binary:
+            history.data = np.ones_like(history.data)
+        return np.asarray((history @ self.similarity_).toarray())
+
+
+class ItemCFRecommender(_NeighbourRecommender):
     """Score notes by the summed ItemCF similarity to the user's training notes.
 
     Parameters
@@ -61,21 +89,30 @@ class ItemCFRecommender:
         self.alpha = alpha
         self.binary = binary
 
-    def fit(self, train: sp.spmatrix, *, show_progress: bool | None = None) -> ItemCFRecommender:
-        """Compute the note–note similarity of ``train``."""
+    def _similarity(self, train: sp.csr_matrix, show_progress: bool | None) -> sp.csr_matrix:
         check_int("top_k", self.top_k, minimum=0)
         check_float("alpha", self.alpha, minimum=0.0, maximum=1.0)
-        self.train_ = _check_matrix(train)
-        self.similarity_ = itemcf(
-            self.train_, top_k=self.top_k, alpha=self.alpha, binary=self.binary, show_progress=show_progress
-        )
-        return self
+        return itemcf(train, top_k=self.top_k, alpha=self.alpha, binary=self.binary, show_progress=show_progress)
 
-    def score(self, users: np.ndarray) -> np.ndarray:
-        """Scores of shape ``(len(users), n_notes)``."""
-        if not hasattr(self, "similarity_"):
-            raise NotFittedError("ItemCFRecommender is not fitted; call fit(train) first")
-        history = self.train_[np.asarray(users)]
-        if self.binary:
-            history.data = np.ones_like(history.data)
-        return np.asarray((history @ self.similarity_).toarray())
+
+class SwingRecommender(_NeighbourRecommender):
+    """Score notes by the summed Swing similarity (:func:`graphrec.weights.swing`) to the user's notes.
+
+    Parameters are those of :func:`graphrec.weights.swing`.
+    """
+
+    def __init__(self, *, top_k: int = 100, alpha: float = 1.0, beta: float = 0.5, user_alpha: float = 0.0) -> None:
+        self.top_k = top_k
+        self.alpha = alpha
+        self.beta = beta
+        self.user_alpha = user_alpha
+
+    def _similarity(self, train: sp.csr_matrix, show_progress: bool | None) -> sp.csr_matrix:
+        return swing(
+            train,
+            top_k=self.top_k,
+            alpha=self.alpha,
+            beta=self.beta,
+            user_alpha=self.user_alpha,
+            show_progress=show_progress,
+        )
