@@ -1,0 +1,186 @@
+"""faiss indexes over one embedding table, with exact re-scoring of the candidates.
+
+Kinds
+-----
+* ``"flat"``: exact inner product (``IndexFlatIP``); the default up to ``exact_threshold`` rows.
+* ``"hnsw"``: ``IndexHNSWFlat`` (inner product), ``M`` links, ``efConstruction``/``efSearch``;
+  the default above the threshold.
+* ``"ivf"``: ``IndexIVFFlat`` with ``nlist`` inverted lists (default ``4 * sqrt(n)``) searched
+  with ``nprobe``.
+
+Scores are inner products of the stored vectors (``normalise=True`` L2-normalises vectors and
+queries first, making them cosines). Every search asks faiss for ``k * oversample`` candidates and
+re-scores them exactly (float64 dot products against the stored vectors), then sorts by (score
+descending, index ascending). So scores are exact for whatever candidates the index finds, and a
+query's result does not depend on which other queries share its batch. Rows that find fewer than
+``k`` results are padded with index -1 and score -inf.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from graphrec._atomic import atomic_file
+from graphrec._validation import check_choice, check_int
+from graphrec.exceptions import ArtifactError, InvalidParameterError, MissingDependencyError
+
+__all__ = ["AnnIndex", "IndexParams"]
+
+
+def _faiss() -> Any:
+    try:
+        import faiss
+    except ImportError as exc:  # pragma: no cover - faiss-cpu is a core dependency
+        raise MissingDependencyError("ANN indexes need faiss: pip install faiss-cpu") from exc
+    return faiss
+
+
+@dataclass(frozen=True)
+class IndexParams:
+    """How an :class:`AnnIndex` is built and searched (stored with it)."""
+
+    kind: str = "auto"
+    normalise: bool = False
+    exact_threshold: int = 100_000
+    hnsw_m: int = 32
+    ef_construction: int = 200
+    ef_search: int = 256
+    nlist: int | None = None
+    nprobe: int = 32
+    oversample: int = 2
+    seed: int = 0
+
+
+def _check_vectors(name: str, vectors: Any) -> np.ndarray:
+    arr = np.asarray(vectors)
+    if arr.ndim != 2 or arr.shape[1] == 0:
+        raise InvalidParameterError(f"{name} must be a 2-D array (n, dim) with dim > 0; got shape {arr.shape}")
+    if arr.dtype.kind not in "fiu":
+        raise InvalidParameterError(f"{name} must be numeric; got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        raise InvalidParameterError(f"{name} holds NaN or inf")
+    return arr
+
+
+def _normalised(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.ascontiguousarray(x / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+class AnnIndex:
+    """Nearest neighbours by inner product over ``vectors`` (see the module docstring).
+
+    Use :meth:`build` to make one and :meth:`load` to read one saved with :meth:`save`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> vecs = np.eye(4, dtype=np.float32)
+    >>> idx = AnnIndex.build(vecs)
+    >>> ids, scores = idx.search(np.array([[0.0, 1.0, 0.2, 0.0]]), k=2)
+    >>> ids.tolist(), scores.round(2).tolist()
+    ([[1, 2]], [[1.0, 0.2]])
+    """
+
+    def __init__(self, index: Any, vectors: np.ndarray, params: IndexParams, kind: str) -> None:
+        self._index = index
+        self.vectors = vectors
+        self.params = params
+        self.kind = kind
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension."""
+        return int(self.vectors.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
+
+    @classmethod
+    def build(cls, vectors: Any, params: IndexParams | None = None, **overrides: Any) -> AnnIndex:
+        """Index ``vectors`` (shape ``(n, dim)``); ``overrides`` replace fields of ``params``."""
+        faiss = _faiss()
+        p = IndexParams(**{**asdict(params or IndexParams()), **overrides})
+        check_choice("kind", p.kind, ("auto", "flat", "hnsw", "ivf"))
+        for name in ("hnsw_m", "ef_construction", "ef_search", "nprobe", "oversample"):
+            check_int(name, getattr(p, name), minimum=1)
+        x = _check_vectors("vectors", vectors)
+        if x.shape[0] == 0:
+            raise InvalidParameterError("vectors is empty; nothing to index")
+        stored = _normalised(x) if p.normalise else x
+        n, d = stored.shape
+        kind = p.kind if p.kind != "auto" else ("flat" if n <= p.exact_threshold else "hnsw")
+        if kind == "flat":
+            index = faiss.IndexFlatIP(d)
+        elif kind == "hnsw":
+            index = faiss.IndexHNSWFlat(d, p.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = p.ef_construction
+            index.hnsw.efSearch = p.ef_search
+        else:
+            nlist = p.nlist or max(1, min(n // 39, int(4 * math.sqrt(n))))
+            quantizer = faiss.IndexFlatIP(d)
+            index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+            rng = np.random.default_rng(p.seed)
+            sample = stored if n <= 256 * nlist else stored[np.sort(rng.choice(n, 256 * nlist, replace=False))]
+            index.cp.seed = p.seed
+            index.train(sample)
+            index.nprobe = min(p.nprobe, nlist)
+        index.add(stored)
+        return cls(index, stored, p, kind)
+
+    def search(self, queries: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` row indices and exact scores per query, shapes ``(n_queries, k)``."""
+        k = check_int("k", k, minimum=1)
+        q = _check_vectors("queries", np.atleast_2d(queries))
+        if q.shape[1] != self.dim:
+            raise InvalidParameterError(f"queries have dimension {q.shape[1]}; the index has {self.dim}")
+        if self.params.normalise:
+            q = _normalised(q)
+        fetch = min(len(self), k * self.params.oversample)
+        _, cand = self._index.search(q, fetch)
+        cand = cand.astype(np.int64)
+        valid = cand >= 0
+        exact = np.einsum("qd,qcd->qc", q.astype(np.float64), self.vectors[np.maximum(cand, 0)].astype(np.float64))
+        exact[~valid] = -np.inf
+        order = np.lexsort((np.where(valid, cand, np.iinfo(np.int64).max), -exact), axis=1)[:, :k]
+        ids = np.take_along_axis(cand, order, axis=1)
+        scores = np.take_along_axis(exact, order, axis=1).astype(np.float32)
+        ids[~np.isfinite(scores)] = -1
+        if ids.shape[1] < k:
+            pad = k - ids.shape[1]
+            ids = np.hstack([ids, np.full((ids.shape[0], pad), -1, dtype=np.int64)])
+            scores = np.hstack([scores, np.full((scores.shape[0], pad), -np.inf, dtype=np.float32)])
+        return ids, scores
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the faiss index (faiss's own format) atomically."""
+        faiss = _faiss()
+        with atomic_file(path) as tmp:
+            faiss.write_index(self._index, str(tmp))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], vectors: np.ndarray, params: IndexParams, kind: str) -> AnnIndex:
+        """Read a faiss index written by :meth:`save`; ``vectors`` are the rows it indexes."""
+        faiss = _faiss()
+        p = Path(path)
+        try:
+            index = faiss.read_index(str(p))
+        except RuntimeError as exc:
+            raise ArtifactError(f"{p}: not a readable faiss index ({str(exc).splitlines()[0][:200]})") from exc
+        stored = _normalised(vectors) if params.normalise else np.ascontiguousarray(vectors, dtype=np.float32)
+        if index.ntotal != stored.shape[0] or index.d != stored.shape[1]:
+            raise ArtifactError(
+                f"{p}: index holds {index.ntotal} x {index.d} vectors; the embeddings are {stored.shape[0]} x {stored.shape[1]}"
+            )
+        if kind == "hnsw":
+            faiss.downcast_index(index).hnsw.efSearch = params.ef_search
+        elif kind == "ivf":
+            faiss.extract_index_ivf(index).nprobe = params.nprobe
+        return cls(index, stored, params, kind)

@@ -1,0 +1,222 @@
+"""The serving bundle: everything recall needs, in one verified, atomically written directory.
+
+Layout
+------
+``manifest.json``   format + version, graphrec version, creation time, config and its hash,
+                    counts, embedding dims, index kinds and parameters, SHA-256 of every file
+``ids.npz``         external ids of users, notes, tags (no pickle: int64 or fixed-width text)
+``embeddings.npz``  float32 embeddings per node type
+``<type>.faiss``    one faiss index per embedded node type (faiss's own format)
+``history.npz``     user x note CSR of seen notes, data = recency (larger = more recent)
+``similar.npz``     note x note CSR of Swing (or other i2i) neighbours, optional
+``note_tags.npz``   note x tag CSR, optional
+``popularity.npy``  training popularity of each note
+
+:func:`write_bundle` builds it in a temporary directory and swaps it in whole, so readers never
+see a half-written bundle. :func:`load_bundle` checks the format version and every checksum and
+that arrays agree with the manifest and each other; any mismatch is an :class:`ArtifactError`
+naming the file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from graphrec._atomic import atomic_directory, sha256_file
+from graphrec.exceptions import ArtifactError, InvalidParameterError
+from graphrec.index.ann import AnnIndex, IndexParams
+from graphrec.io.ids import IdMap
+
+__all__ = ["BUNDLE_FORMAT_VERSION", "Bundle", "load_bundle", "write_bundle"]
+
+BUNDLE_FORMAT_VERSION = 1
+_MANIFEST = "manifest.json"
+
+
+@dataclass
+class Bundle:
+    """A loaded serving bundle (see the module docstring)."""
+
+    ids: dict[str, IdMap]
+    embeddings: dict[str, np.ndarray]
+    indexes: dict[str, AnnIndex]
+    history: sp.csr_matrix
+    popularity: np.ndarray
+    similar: sp.csr_matrix | None = None
+    note_tags: sp.csr_matrix | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def _save_csr(path: Path, m: sp.csr_matrix) -> None:
+    np.savez(path, indptr=m.indptr, indices=m.indices, data=m.data, shape=np.array(m.shape, dtype=np.int64))
+
+
+def _load_csr(path: Path) -> sp.csr_matrix:
+    with np.load(path, allow_pickle=False) as z:
+        return sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(int(s) for s in z["shape"]))
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of ``config`` (what produced the bundle)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def write_bundle(
+    path: str | os.PathLike[str],
+    *,
+    ids: Mapping[str, IdMap],
+    embeddings: Mapping[str, np.ndarray],
+    history: sp.spmatrix,
+    popularity: np.ndarray | None = None,
+    similar: sp.spmatrix | None = None,
+    note_tags: sp.spmatrix | None = None,
+    index_params: Mapping[str, IndexParams] | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> Path:
+    """Build indexes and write a bundle directory atomically.
+
+    Parameters
+    ----------
+    ids : mapping of node type to IdMap
+        Must hold ``"user"`` and ``"note"`` (and ``"tag"`` with tag embeddings or ``note_tags``).
+    embeddings : mapping of node type to array (n, dim)
+        ``"user"`` and ``"note"`` required, ``"tag"`` optional; rows follow ``ids``.
+    history : sparse (n_users, n_notes)
+        Seen notes; larger values = more recent (used by ``exclude_seen`` and the Swing channel).
+    popularity : array (n_notes,), optional
+        Default: the number of users in ``history`` per note.
+    similar, note_tags : sparse, optional
+        Note–note neighbours and note–tag membership for the Swing and tag channels.
+    index_params : mapping of node type to IndexParams, optional
+    config : mapping, optional
+        JSON-serialisable description of what made the bundle (hashed into the manifest).
+    """
+    for t in ("user", "note"):
+        if t not in ids or t not in embeddings:
+            raise InvalidParameterError(f"a bundle needs {t} ids and {t} embeddings")
+    embs = {}
+    for t, e in embeddings.items():
+        arr = np.ascontiguousarray(np.asarray(e, dtype=np.float32))
+        if arr.ndim != 2 or t not in ids or arr.shape[0] != len(ids[t]):
+            raise InvalidParameterError(f"{t} embeddings have shape {arr.shape}; expected ({len(ids.get(t, []))}, dim)")
+        if not np.isfinite(arr).all():
+            raise InvalidParameterError(f"{t} embeddings hold NaN or inf")
+        embs[t] = arr
+    if embs["user"].shape[1] != embs["note"].shape[1]:
+        raise InvalidParameterError("user and note embeddings must have the same dimension")
+    n_users, n_notes = len(ids["user"]), len(ids["note"])
+    hist = sp.csr_matrix(history, dtype=np.float32)
+    if hist.shape != (n_users, n_notes):
+        raise InvalidParameterError(f"history has shape {hist.shape}; expected {(n_users, n_notes)}")
+    pop = np.diff(hist.tocsc().indptr).astype(np.float32) if popularity is None else np.asarray(popularity, dtype=np.float32)
+    if pop.shape != (n_notes,):
+        raise InvalidParameterError(f"popularity has shape {pop.shape}; expected ({n_notes},)")
+    params = dict(index_params or {})
+    indexes = {t: AnnIndex.build(e, params.get(t)) for t, e in embs.items()}
+    cfg = dict(config or {})
+    with atomic_directory(path) as tmp:
+        np.savez(tmp / "ids.npz", **{t: m.ids for t, m in ids.items()})  # type: ignore[arg-type]
+        np.savez(tmp / "embeddings.npz", **embs)  # type: ignore[arg-type]
+        for t, index in indexes.items():
+            index.save(tmp / f"{t}.faiss")
+        _save_csr(tmp / "history.npz", hist)
+        np.save(tmp / "popularity.npy", pop)
+        optional = {}
+        if similar is not None:
+            s = sp.csr_matrix(similar, dtype=np.float32)
+            if s.shape != (n_notes, n_notes):
+                raise InvalidParameterError(f"similar has shape {s.shape}; expected {(n_notes, n_notes)}")
+            _save_csr(tmp / "similar.npz", s)
+            optional["similar"] = "similar.npz"
+        if note_tags is not None:
+            if "tag" not in ids:
+                raise InvalidParameterError("note_tags needs tag ids")
+            nt = sp.csr_matrix(note_tags, dtype=np.float32)
+            if nt.shape != (n_notes, len(ids["tag"])):
+                raise InvalidParameterError(f"note_tags has shape {nt.shape}; expected {(n_notes, len(ids['tag']))}")
+            _save_csr(tmp / "note_tags.npz", nt)
+            optional["note_tags"] = "note_tags.npz"
+        from graphrec import __version__
+
+        files = sorted(p.name for p in tmp.iterdir())
+        manifest = {
+            "format": "graphrec.bundle",
+            "format_version": BUNDLE_FORMAT_VERSION,
+            "graphrec_version": __version__,
+            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "config": cfg,
+            "config_hash": config_hash(cfg),
+            "counts": {t: len(m) for t, m in ids.items()},
+            "dims": {t: int(e.shape[1]) for t, e in embs.items()},
+            "indexes": {t: {"kind": ix.kind, "params": asdict(ix.params)} for t, ix in indexes.items()},
+            "optional": optional,
+            "files": {f: sha256_file(tmp / f) for f in files},
+        }
+        (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    return Path(path)
+
+
+def load_bundle(path: str | os.PathLike[str]) -> Bundle:
+    """Read and verify a bundle written by :func:`write_bundle`.
+
+    Raises
+    ------
+    ArtifactError
+        Naming the missing, truncated, corrupt or mismatched file.
+    """
+    root = Path(path)
+    mpath = root / _MANIFEST
+    if not mpath.is_file():
+        raise ArtifactError(f"{mpath}: missing; {root} is not a graphrec bundle")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{mpath}: not valid JSON ({exc})") from exc
+    if manifest.get("format") != "graphrec.bundle":
+        raise ArtifactError(f"{mpath}: not a graphrec bundle manifest")
+    if manifest.get("format_version") != BUNDLE_FORMAT_VERSION:
+        raise ArtifactError(
+            f"{mpath}: format_version {manifest.get('format_version')!r} is not supported "
+            f"(this graphrec reads {BUNDLE_FORMAT_VERSION}); rebuild the bundle"
+        )
+    for name, digest in manifest["files"].items():
+        f = root / name
+        if not f.is_file():
+            raise ArtifactError(f"{f}: missing (listed in {_MANIFEST})")
+        if sha256_file(f) != digest:
+            raise ArtifactError(f"{f}: checksum mismatch; the file is truncated, corrupt or was replaced")
+    try:
+        with np.load(root / "ids.npz", allow_pickle=False) as z:
+            ids = {t: IdMap(z[t]) for t in manifest["counts"]}
+        with np.load(root / "embeddings.npz", allow_pickle=False) as z:
+            embs = {t: np.ascontiguousarray(z[t], dtype=np.float32) for t in manifest["dims"]}
+        history = _load_csr(root / "history.npz")
+        popularity = np.load(root / "popularity.npy", allow_pickle=False)
+        similar = _load_csr(root / "similar.npz") if "similar" in manifest["optional"] else None
+        note_tags = _load_csr(root / "note_tags.npz") if "note_tags" in manifest["optional"] else None
+    except (OSError, ValueError, KeyError) as exc:
+        raise ArtifactError(f"{root}: cannot read bundle arrays ({exc})") from exc
+    for t, n in manifest["counts"].items():
+        if len(ids[t]) != n:
+            raise ArtifactError(f"{root / 'ids.npz'}: {t} has {len(ids[t])} ids; manifest says {n}")
+    for t, e in embs.items():
+        if e.shape != (manifest["counts"][t], manifest["dims"][t]):
+            raise ArtifactError(f"{root / 'embeddings.npz'}: {t} embeddings have shape {e.shape}; manifest disagrees")
+    n_users, n_notes = len(ids["user"]), len(ids["note"])
+    if history.shape != (n_users, n_notes) or popularity.shape != (n_notes,):
+        raise ArtifactError(f"{root}: history or popularity do not match the id counts")
+    indexes = {}
+    for t, info in manifest["indexes"].items():
+        params = IndexParams(**info["params"])
+        indexes[t] = AnnIndex.load(root / f"{t}.faiss", embs[t], params, info["kind"])
+    return Bundle(ids, embs, indexes, history, popularity, similar, note_tags, manifest)

@@ -1,0 +1,317 @@
+"""The recall engine: multi-channel candidate generation over a serving bundle.
+
+Channels
+--------
+* ``"embedding"``: ANN search of the user's embedding over the note index (the GNN channel; any
+  embedding model's vectors serve).
+* ``"swing"``: the Swing neighbours of the user's most recent notes (``recent_history`` of them,
+  the most recent weighted most: weight ``recency_decay ** rank``).
+* ``"tag"``: notes carrying the user's favourite tags (tag shares over the recent history),
+  popular ones first.
+* ``"popular"``: training popularity; the fallback for users the bundle does not know.
+
+Merging
+-------
+Each channel proposes ``candidates_factor * k`` notes. Within a channel a note's rank becomes a
+score ``1 - rank / n_candidates`` (best = 1), so channels on different scales mix fairly; a note's
+merged score is the weighted sum over the channels that proposed it (``weights``), and its
+reported channel is the one that contributed most. ``quotas`` reserve a minimum share of the ``k``
+slots for a channel's own best candidates. Seen notes are removed before merging
+(``exclude_seen``). Ties go to the smaller note index, so results are deterministic and a user's
+row never depends on the rest of the batch.
+
+Results have one shape everywhere: ``ids``, ``scores``, ``channels`` of shape ``(n_queries, k)``,
+short rows padded with :attr:`RecallEngine.sentinel` (``-1`` for integer note ids, ``""`` for
+text ids), ``-inf`` and ``""``. Unknown users are not errors: they get the popularity channel and
+``fallback`` is True on their row. The engine is read-only after loading, so one instance can be
+shared by threads.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from graphrec._validation import check_float, check_int
+from graphrec.exceptions import InvalidParameterError
+from graphrec.index.bundle import Bundle, load_bundle
+
+__all__ = ["CHANNELS", "ChannelConfig", "RecallEngine", "RecallResult"]
+
+CHANNELS = ("embedding", "swing", "tag", "popular")
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """How channels are weighted and merged (see the module docstring)."""
+
+    weights: Mapping[str, float] = field(default_factory=lambda: {"embedding": 1.0, "swing": 0.7, "tag": 0.3, "popular": 0.1})
+    quotas: Mapping[str, float] = field(default_factory=dict)
+    candidates_factor: int = 3
+    recent_history: int = 20
+    recency_decay: float = 0.9
+    seen_cap: int = 500
+
+    def validate(self) -> None:
+        """Raise :class:`InvalidParameterError` on unknown channels or bad numbers."""
+        for name, table in (("weights", self.weights), ("quotas", self.quotas)):
+            unknown = sorted(set(table) - set(CHANNELS))
+            if unknown:
+                raise InvalidParameterError(f"`{name}` names unknown channel(s) {unknown}; channels are {list(CHANNELS)}")
+            for c, v in table.items():
+                check_float(f"{name}[{c!r}]", v, minimum=0.0, maximum=None if name == "weights" else 1.0)
+        if sum(self.quotas.values()) > 1.0:
+            raise InvalidParameterError(f"`quotas` add up to {sum(self.quotas.values())}; they must add up to at most 1")
+        check_int("candidates_factor", self.candidates_factor, minimum=1)
+        check_int("recent_history", self.recent_history, minimum=1)
+        check_int("seen_cap", self.seen_cap, minimum=0)
+        check_float("recency_decay", self.recency_decay, minimum=0.0, maximum=1.0, exclusive_minimum=True)
+
+
+@dataclass(frozen=True)
+class RecallResult:
+    """Recall output: arrays of shape ``(n_queries, k)`` (``fallback``: ``(n_queries,)``)."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    channels: np.ndarray
+    fallback: np.ndarray
+
+
+def _check_k(k: Any) -> int:
+    return check_int("k", k, minimum=1)
+
+
+def _as_id_list(values: Any, what: str) -> np.ndarray:
+    if isinstance(values, str | bytes | int | np.integer):
+        values = [values]
+    try:
+        arr = np.asarray(list(values))
+    except TypeError:
+        raise InvalidParameterError(f"{what} must be a sequence of ids; got {type(values).__name__}") from None
+    if arr.ndim != 1:
+        raise InvalidParameterError(f"{what} must be one-dimensional; got shape {arr.shape}")
+    if arr.size and arr.dtype.kind not in "iuUO":
+        raise InvalidParameterError(f"{what} must be integers or strings; got dtype {arr.dtype}")
+    if arr.dtype.kind == "O" and not all(isinstance(v, str | int | np.integer) for v in arr):
+        raise InvalidParameterError(f"{what} must be integers or strings")
+    return arr
+
+
+def _top(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and values of the ``n`` largest finite scores, best first, ties to the smaller index."""
+    finite = np.flatnonzero(np.isfinite(scores) & (scores > -np.inf))
+    if finite.size == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    vals = scores[finite]
+    order = np.lexsort((finite, -vals))[:n]
+    return finite[order], vals[order]
+
+
+class RecallEngine:
+    """Recall over a loaded :class:`graphrec.index.Bundle`.
+
+    Examples
+    --------
+    >>> engine = RecallEngine.load("artifacts/demo/bundle")  # doctest: +SKIP
+    >>> res = engine.recall(["u1", "u2"], k=10)  # doctest: +SKIP
+    >>> res.ids.shape, res.channels[0, 0]  # doctest: +SKIP
+    ((2, 10), 'embedding')
+    """
+
+    def __init__(self, bundle: Bundle, config: ChannelConfig | None = None) -> None:
+        self.bundle = bundle
+        self.config = config or ChannelConfig()
+        self.config.validate()
+        self._users = bundle.ids["user"]
+        self._notes = bundle.ids["note"]
+        self.sentinel: Any = -1 if self._notes.is_int else ""
+        self._history = bundle.history.tocsr()
+        self._history.sort_indices()
+        self._pop_order, _ = _top(bundle.popularity.astype(np.float64), len(self._notes))
+        self._max_seen = int(min(np.diff(self._history.indptr).max(initial=0), self.config.seen_cap))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], config: ChannelConfig | None = None) -> RecallEngine:
+        """Load and verify the bundle at ``path``."""
+        return cls(load_bundle(path), config)
+
+    def known_users(self) -> np.ndarray:
+        """External ids of the users in the bundle."""
+        return self._users.ids
+
+    # -- channels (per user; return note indices and scores, best first) -----------------
+    def _recent(self, u: int) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = self._history.indptr[u], self._history.indptr[u + 1]
+        notes, recency = self._history.indices[lo:hi], self._history.data[lo:hi]
+        order = np.lexsort((notes, -recency))[: self.config.recent_history]
+        return notes[order], self.config.recency_decay ** np.arange(order.size)
+
+    def _swing(self, u: int, n: int, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = self.bundle.similar
+        if s is None:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        notes, w = self._recent(u)
+        if notes.size == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        scores = np.asarray((sp.csr_matrix(w[None, :]) @ s[notes]).toarray()).ravel()
+        scores[scores <= 0] = -np.inf
+        scores[seen] = -np.inf
+        return _top(scores, n)
+
+    def _tag(self, u: int, n: int, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        nt = self.bundle.note_tags
+        if nt is None:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        notes, w = self._recent(u)
+        if notes.size == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        interest = (sp.csr_matrix(w[None, :]) @ nt[notes]).toarray().ravel()
+        if interest.sum() <= 0:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        scores = (nt @ (interest / interest.sum())) * (1.0 + np.log1p(self.bundle.popularity))
+        scores = np.where(scores > 0, scores, -np.inf)
+        scores[seen] = -np.inf
+        return _top(scores, n)
+
+    def _popular(self, n: int, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mask = np.ones(len(self._notes), dtype=bool)
+        mask[seen] = False
+        picked = self._pop_order[mask[self._pop_order]][:n]
+        return picked, self.bundle.popularity[picked].astype(np.float64)
+
+    # -- merge ---------------------------------------------------------------------------
+    def _merge(self, proposals: dict[str, tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        weights = self.config.weights
+        total: dict[int, float] = {}
+        best: dict[int, tuple[float, str]] = {}
+        for c, (idx, _vals) in proposals.items():
+            w = float(weights.get(c, 0.0))
+            if idx.size == 0 or w == 0.0:
+                continue
+            contrib = w * (1.0 - np.arange(idx.size) / idx.size)
+            for i, v in zip(idx.tolist(), contrib.tolist(), strict=True):
+                total[i] = total.get(i, 0.0) + v
+                if v > best.get(i, (-1.0, ""))[0]:
+                    best[i] = (v, c)
+        if not total:
+            return np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, dtype=object)
+        notes = np.fromiter(total, dtype=np.int64, count=len(total))
+        merged = np.fromiter((total[i] for i in notes), dtype=np.float64, count=notes.size)
+        ranked = notes[np.lexsort((notes, -merged))]
+        chosen: list[int] = []
+        taken: set[int] = set()
+        for c, share in self.config.quotas.items():
+            idx = proposals.get(c, (np.empty(0, dtype=np.int64), None))[0]
+            quota = int(np.ceil(share * k))
+            for i in idx.tolist():
+                if quota == 0:
+                    break
+                if i not in taken:
+                    chosen.append(i)
+                    taken.add(i)
+                    quota -= 1
+        for i in ranked.tolist():
+            if len(chosen) >= k:
+                break
+            if i not in taken:
+                chosen.append(i)
+                taken.add(i)
+        out = np.array(chosen[:k], dtype=np.int64)
+        out_scores = np.array([total[i] for i in out])
+        order = np.lexsort((out, -out_scores))
+        out, out_scores = out[order], out_scores[order]
+        return out, out_scores, np.array([best[i][1] for i in out], dtype=object)
+
+    # -- public API ----------------------------------------------------------------------
+    def recall(
+        self, user_ids: Sequence[Any] | np.ndarray, k: int, *, exclude_seen: bool = True, channels: Sequence[str] | None = None
+    ) -> RecallResult:
+        """Notes for each user: arrays of shape ``(len(user_ids), k)`` (see the module docstring).
+
+        Parameters
+        ----------
+        user_ids : sequence of ids
+            External user ids; unknown ones get the popularity fallback.
+        k : int > 0
+        exclude_seen : bool
+            Drop notes in the user's history.
+        channels : sequence of str, optional
+            Channels to use (default: all with a non-zero weight).
+        """
+        k = _check_k(k)
+        users = _as_id_list(user_ids, "user_ids")
+        active = tuple(CHANNELS if channels is None else channels)
+        unknown_ch = sorted(set(active) - set(CHANNELS))
+        if unknown_ch:
+            raise InvalidParameterError(f"unknown channel(s) {unknown_ch}; channels are {list(CHANNELS)}")
+        idx = self._users.index(users, missing="ignore") if users.size else np.empty(0, dtype=np.int64)
+        n_cand = self.config.candidates_factor * k
+        ids = np.full((users.size, k), self.sentinel, dtype=self._notes.ids.dtype if self._notes.is_int else object)
+        scores = np.full((users.size, k), -np.inf, dtype=np.float32)
+        chans = np.full((users.size, k), "", dtype=object)
+        fallback = idx < 0
+        emb_idx = emb_sc = None
+        known = np.flatnonzero(idx >= 0)
+        if "embedding" in active and known.size:
+            fetch = n_cand + (self._max_seen if exclude_seen else 0)
+            emb_idx, emb_sc = self.bundle.indexes["note"].search(self.bundle.embeddings["user"][idx[known]], min(fetch, len(self._notes)))
+        row_of = {int(r): j for j, r in enumerate(known)}
+        for r in range(users.size):
+            u = int(idx[r])
+            seen = self._history.indices[self._history.indptr[u] : self._history.indptr[u + 1]] if (u >= 0 and exclude_seen) else np.empty(0, dtype=np.int64)
+            proposals: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+            if u < 0:
+                proposals["popular"] = self._popular(n_cand, seen)
+            else:
+                if emb_idx is not None and emb_sc is not None:
+                    cand, sc = emb_idx[row_of[r]], emb_sc[row_of[r]]
+                    keep = (cand >= 0) & ~np.isin(cand, seen)
+                    proposals["embedding"] = (cand[keep][:n_cand], sc[keep][:n_cand].astype(np.float64))
+                if "swing" in active:
+                    proposals["swing"] = self._swing(u, n_cand, seen)
+                if "tag" in active:
+                    proposals["tag"] = self._tag(u, n_cand, seen)
+                if "popular" in active:
+                    proposals["popular"] = self._popular(n_cand, seen)
+            picked, merged, which = self._merge(proposals, k)
+            n = picked.size
+            ids[r, :n] = self._notes.ids[picked]
+            scores[r, :n] = merged
+            chans[r, :n] = which
+        return RecallResult(ids, scores, chans, fallback)
+
+    def _ann(self, index_type: str, query_type: str, ids: Any, k: int, *, exclude_self: bool) -> RecallResult:
+        k = _check_k(k)
+        q = _as_id_list(ids, f"{query_type}_ids")
+        qmap, rmap = self.bundle.ids[query_type], self.bundle.ids[index_type]
+        rows = qmap.index(q, missing="ignore") if q.size else np.empty(0, dtype=np.int64)
+        sentinel: Any = -1 if rmap.is_int else ""
+        out_ids = np.full((q.size, k), sentinel, dtype=rmap.ids.dtype if rmap.is_int else object)
+        out_sc = np.full((q.size, k), -np.inf, dtype=np.float32)
+        chans = np.full((q.size, k), "", dtype=object)
+        known = np.flatnonzero(rows >= 0)
+        if known.size:
+            found, sc = self.bundle.indexes[index_type].search(self.bundle.embeddings[query_type][rows[known]], k + int(exclude_self))
+            for j, r in enumerate(known):
+                keep = found[j] >= 0
+                if exclude_self:
+                    keep &= found[j] != rows[r]
+                f, s = found[j][keep][:k], sc[j][keep][:k]
+                out_ids[r, : f.size] = rmap.ids[f]
+                out_sc[r, : f.size] = s
+                chans[r, : f.size] = "embedding"
+        return RecallResult(out_ids, out_sc, chans, rows < 0)
+
+    def similar_notes(self, note_ids: Sequence[Any] | np.ndarray, k: int) -> RecallResult:
+        """Notes like each note (ANN over note embeddings, the note itself excluded)."""
+        return self._ann("note", "note", note_ids, k, exclude_self=True)
+
+    def audience(self, note_ids: Sequence[Any] | np.ndarray, k: int) -> RecallResult:
+        """Users for each note (ANN of the note's embedding over user embeddings)."""
+        return self._ann("user", "note", note_ids, k, exclude_self=False)
