@@ -5,6 +5,7 @@ Subcommands
 ``demo``         the end-to-end demo on the bundled sample (what the README's first command runs)
 ``build-graph``  validate interaction / side-info files and save the graph
 ``graph-info``   print the summary of a saved graph
+``recall``       recall notes for users from a serving bundle
 ``swing``        Swing note–note neighbours from (user_id, note_id) pairs, local or on Spark
 ``synth``        write a synthetic UGC dataset (parquet interactions, JSONL notes, CSV users)
 
@@ -56,6 +57,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     rows = [[name, *(m[c] for c in cols)] for name, m in report["metrics"].items()]
     print(f"full-ranking evaluation on {int(next(iter(report['metrics'].values()))['n_users']):,} test users")
     print(format_table(["model", *cols], rows))
+    print(
+        "\nexample recalls from the bundle (graphrec recall --bundle "
+        + str(Path(args.out) / "bundle")
+        + " --users ...)"
+    )
+    ex_rows = []
+    for ex in report["examples"]:
+        for rank, (note, ch, sc) in enumerate(zip(ex["notes"], ex["channels"], ex["scores"], strict=True)):
+            ex_rows.append([ex["user"] if rank == 0 else "", rank + 1, note, sc, ch])
+    print(format_table(["user", "rank", "note", "score", "channel"], ex_rows))
     deb = report["debias"]
     refs = ", ".join(f"{name} {v['new_effect']:+.4f}" for name, v in deb["refutations"].items())
     print(
@@ -66,7 +77,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         f"debiased weights move the tail's share of edge weight {w['tail_weight_share_before']:.3f} -> {w['tail_weight_share_after']:.3f}"
     )
     out = Path(args.out)
-    print(f"\nwrote {out / 'graph'}, {out / 'metrics.json'} and {out / 'debias_report.json'}")
+    print(f"\nwrote {out / 'graph'}, {out / 'bundle'}, {out / 'metrics.json'} and {out / 'debias_report.json'}")
     return 0
 
 
@@ -90,6 +101,33 @@ def _cmd_build_graph(args: argparse.Namespace) -> int:
     )
     print(_graph_tables(report))
     print(f"\nwrote {args.out}")
+    return 0
+
+
+def _recall_table(res: Any, queries: list[str], what: str) -> str:
+    rows = []
+    for r, q in enumerate(queries):
+        for rank in range(res.ids.shape[1]):
+            if res.scores[r, rank] == float("-inf"):
+                break
+            rows.append(
+                [q if rank == 0 else "", rank + 1, res.ids[r, rank], float(res.scores[r, rank]), res.channels[r, rank]]
+            )
+        if res.fallback[r]:
+            rows.append([q, "-", "(unknown: popularity fallback)" if what == "user" else "(unknown note)", "", ""])
+    return format_table([what, "rank", "note" if what == "user" else "result", "score", "channel"], rows)
+
+
+def _cmd_recall(args: argparse.Namespace) -> int:
+    from graphrec.recall import RecallEngine
+
+    engine = RecallEngine.load(args.bundle)
+    queries = [u.strip() for u in args.users.split(",") if u.strip()]
+    if not queries:
+        print("graphrec recall: error: --users is empty", file=sys.stderr)
+        return 2
+    res = engine.recall(queries, args.k, exclude_seen=not args.include_seen)
+    print(_recall_table(res, queries, "user"))
     return 0
 
 
@@ -191,6 +229,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--engine", choices=("local", "spark"), default="local")
     p.set_defaults(func=_cmd_swing)
+
+    p = sub.add_parser("recall", help="recall notes for users from a serving bundle")
+    p.add_argument("--bundle", required=True, help="bundle directory")
+    p.add_argument("--users", required=True, help="comma-separated user ids")
+    p.add_argument("-k", "--k", type=int, default=10)
+    p.add_argument("--include-seen", action="store_true", help="keep notes the user has engaged with")
+    p.set_defaults(func=_cmd_recall)
 
     p = sub.add_parser("graph-info", help="summarise a saved graph")
     p.add_argument("graph", help="graph directory")

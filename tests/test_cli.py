@@ -82,8 +82,14 @@ def test_demo_on_bundled_sample(tmp_path):
         "swing",
         "itemcf weighted",
         "itemcf weighted, debiased",
+        "recall engine (all channels)",
     }
     assert (tmp_path / "demo" / "debias_report.json").is_file()
+    assert "example recalls from the bundle" in proc.stdout
+    from graphrec.recall import RecallEngine
+
+    engine = RecallEngine.load(tmp_path / "demo" / "bundle")
+    assert engine.recall(list(engine.known_users()[:2]), k=5).ids.shape == (2, 5)
     # The planted structure is there to be found: a personalised model beats popularity.
     assert metrics["itemcf (alpha=0.2)"]["recall@20"] > 1.3 * metrics["popularity"]["recall@20"]
     HeteroGraph.load(tmp_path / "demo" / "graph")
@@ -93,3 +99,17 @@ def test_import_is_cheap():
     code = "import sys, graphrec; graphrec.__version__; print(sorted(m for m in ('torch', 'torch_geometric', 'faiss', 'dowhy', 'pandas', 'scipy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_recall_cli_on_demo_bundle(tmp_path, capsys, small_tables):
+    from graphrec.graph import build_graph
+    from pipelines.bundle import bundle_from_graph
+
+    interactions, notes = small_tables
+    bundle_from_graph(build_graph(interactions, notes), interactions, tmp_path / "b", dim=8, swing_top_k=10)
+    user = str(interactions["user_id"].iloc[0])
+    assert main(["recall", "--bundle", str(tmp_path / "b"), "--users", f"{user},nobody", "-k", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "channel" in out and "popularity fallback" in out and user in out
+    assert main(["recall", "--bundle", str(tmp_path / "b"), "--users", user, "-k", "0"]) == 2
+    assert "`k` must be an int >= 1" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """The heterogeneous user–note–tag graph, its builder and its PyG conversions."""
 
-from graphrec.graph.build import AUTHORED, ENGAGES, HAS_TAG, SIMILAR, build_graph, pair_matrix
+from graphrec.graph.build import AUTHORED, ENGAGES, HAS_TAG, SIMILAR, build_graph, pair_matrix, recency_matrix
 from graphrec.graph.convert import bipartite_edge_index, csr_to_edge_index, to_hetero_data
 from graphrec.graph.hetero import GRAPH_FORMAT_VERSION, EdgeType, HeteroGraph
 
@@ -16,5 +16,6 @@ __all__ = [
     "build_graph",
     "csr_to_edge_index",
     "pair_matrix",
+    "recency_matrix",
     "to_hetero_data",
 ]

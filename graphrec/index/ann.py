@@ -85,7 +85,7 @@ class AnnIndex:
     >>> vecs = np.eye(4, dtype=np.float32)
     >>> idx = AnnIndex.build(vecs)
     >>> ids, scores = idx.search(np.array([[0.0, 1.0, 0.2, 0.0]]), k=2)
-    >>> ids.tolist(), scores.round(2).tolist()
+    >>> ids.tolist(), scores.astype(float).round(2).tolist()
     ([[1, 2]], [[1.0, 0.2]])
     """
 

@@ -118,7 +118,11 @@ def write_bundle(
     hist = sp.csr_matrix(history, dtype=np.float32)
     if hist.shape != (n_users, n_notes):
         raise InvalidParameterError(f"history has shape {hist.shape}; expected {(n_users, n_notes)}")
-    pop = np.diff(hist.tocsc().indptr).astype(np.float32) if popularity is None else np.asarray(popularity, dtype=np.float32)
+    pop = (
+        np.diff(hist.tocsc().indptr).astype(np.float32)
+        if popularity is None
+        else np.asarray(popularity, dtype=np.float32)
+    )
     if pop.shape != (n_notes,):
         raise InvalidParameterError(f"popularity has shape {pop.shape}; expected ({n_notes},)")
     params = dict(index_params or {})
@@ -153,7 +157,7 @@ def write_bundle(
             "format": "graphrec.bundle",
             "format_version": BUNDLE_FORMAT_VERSION,
             "graphrec_version": __version__,
-            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "config": cfg,
             "config_hash": config_hash(cfg),
             "counts": {t: len(m) for t, m in ids.items()},

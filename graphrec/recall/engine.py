@@ -50,7 +50,9 @@ CHANNELS = ("embedding", "swing", "tag", "popular")
 class ChannelConfig:
     """How channels are weighted and merged (see the module docstring)."""
 
-    weights: Mapping[str, float] = field(default_factory=lambda: {"embedding": 1.0, "swing": 0.7, "tag": 0.3, "popular": 0.1})
+    weights: Mapping[str, float] = field(
+        default_factory=lambda: {"embedding": 1.0, "swing": 0.7, "tag": 0.3, "popular": 0.1}
+    )
     quotas: Mapping[str, float] = field(default_factory=dict)
     candidates_factor: int = 3
     recent_history: int = 20
@@ -62,11 +64,15 @@ class ChannelConfig:
         for name, table in (("weights", self.weights), ("quotas", self.quotas)):
             unknown = sorted(set(table) - set(CHANNELS))
             if unknown:
-                raise InvalidParameterError(f"`{name}` names unknown channel(s) {unknown}; channels are {list(CHANNELS)}")
+                raise InvalidParameterError(
+                    f"`{name}` names unknown channel(s) {unknown}; channels are {list(CHANNELS)}"
+                )
             for c, v in table.items():
                 check_float(f"{name}[{c!r}]", v, minimum=0.0, maximum=None if name == "weights" else 1.0)
         if sum(self.quotas.values()) > 1.0:
-            raise InvalidParameterError(f"`quotas` add up to {sum(self.quotas.values())}; they must add up to at most 1")
+            raise InvalidParameterError(
+                f"`quotas` add up to {sum(self.quotas.values())}; they must add up to at most 1"
+            )
         check_int("candidates_factor", self.candidates_factor, minimum=1)
         check_int("recent_history", self.recent_history, minimum=1)
         check_int("seen_cap", self.seen_cap, minimum=0)
@@ -186,7 +192,9 @@ class RecallEngine:
         return picked, self.bundle.popularity[picked].astype(np.float64)
 
     # -- merge ---------------------------------------------------------------------------
-    def _merge(self, proposals: dict[str, tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _merge(
+        self, proposals: dict[str, tuple[np.ndarray, np.ndarray]], k: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         weights = self.config.weights
         total: dict[int, float] = {}
         best: dict[int, tuple[float, str]] = {}
@@ -230,7 +238,12 @@ class RecallEngine:
 
     # -- public API ----------------------------------------------------------------------
     def recall(
-        self, user_ids: Sequence[Any] | np.ndarray, k: int, *, exclude_seen: bool = True, channels: Sequence[str] | None = None
+        self,
+        user_ids: Sequence[Any] | np.ndarray,
+        k: int,
+        *,
+        exclude_seen: bool = True,
+        channels: Sequence[str] | None = None,
     ) -> RecallResult:
         """Notes for each user: arrays of shape ``(len(user_ids), k)`` (see the module docstring).
 
@@ -260,11 +273,17 @@ class RecallEngine:
         known = np.flatnonzero(idx >= 0)
         if "embedding" in active and known.size:
             fetch = n_cand + (self._max_seen if exclude_seen else 0)
-            emb_idx, emb_sc = self.bundle.indexes["note"].search(self.bundle.embeddings["user"][idx[known]], min(fetch, len(self._notes)))
+            emb_idx, emb_sc = self.bundle.indexes["note"].search(
+                self.bundle.embeddings["user"][idx[known]], min(fetch, len(self._notes))
+            )
         row_of = {int(r): j for j, r in enumerate(known)}
         for r in range(users.size):
             u = int(idx[r])
-            seen = self._history.indices[self._history.indptr[u] : self._history.indptr[u + 1]] if (u >= 0 and exclude_seen) else np.empty(0, dtype=np.int64)
+            seen = (
+                self._history.indices[self._history.indptr[u] : self._history.indptr[u + 1]]
+                if (u >= 0 and exclude_seen)
+                else np.empty(0, dtype=np.int64)
+            )
             proposals: dict[str, tuple[np.ndarray, np.ndarray]] = {}
             if u < 0:
                 proposals["popular"] = self._popular(n_cand, seen)
@@ -297,7 +316,9 @@ class RecallEngine:
         chans = np.full((q.size, k), "", dtype=object)
         known = np.flatnonzero(rows >= 0)
         if known.size:
-            found, sc = self.bundle.indexes[index_type].search(self.bundle.embeddings[query_type][rows[known]], k + int(exclude_self))
+            found, sc = self.bundle.indexes[index_type].search(
+                self.bundle.embeddings[query_type][rows[known]], k + int(exclude_self)
+            )
             for j, r in enumerate(known):
                 keep = found[j] >= 0
                 if exclude_self:

@@ -1,0 +1,72 @@
+"""Job: build a serving bundle (embeddings, faiss indexes, Swing neighbours, history) for recall.
+
+Embeddings come from :class:`graphrec.model.PureSVD` until the GNN lands; tag embeddings are the
+mean of their notes'. Config keys: ``interactions``, ``notes`` (paths), ``out`` (directory),
+``dim``, ``swing_top_k``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from graphrec.graph import ENGAGES, HAS_TAG, HeteroGraph, build_graph, recency_matrix
+from graphrec.index import write_bundle
+from graphrec.io import read_interactions, read_notes
+from graphrec.model import PureSVD, tag_embeddings
+from graphrec.weights import swing
+
+__all__ = ["BundleConfig", "bundle_from_graph", "run"]
+
+
+@dataclass(frozen=True)
+class BundleConfig:
+    """Options of the bundle job."""
+
+    interactions: str
+    out: str
+    notes: str | None = None
+    dim: int = 64
+    swing_top_k: int = 100
+
+
+def bundle_from_graph(
+    graph: HeteroGraph,
+    interactions: pd.DataFrame,
+    out: str | Path,
+    *,
+    dim: int = 64,
+    swing_top_k: int = 100,
+    config: dict[str, Any] | None = None,
+) -> Path:
+    """Embed ``graph``'s engagements, compute Swing and write the bundle to ``out``."""
+    engages = graph.relation(ENGAGES)
+    svd = PureSVD(dim=dim).fit(engages)
+    ids = {t: graph.id_map(t) for t in graph.node_types}
+    embeddings = {"user": svd.user_embeddings_, "note": svd.note_embeddings_}
+    note_tags = None
+    if graph.has_relation(HAS_TAG):
+        note_tags = graph.relation(HAS_TAG)
+        embeddings["tag"] = tag_embeddings(note_tags, svd.note_embeddings_)
+    return write_bundle(
+        out,
+        ids=ids,
+        embeddings=embeddings,
+        history=recency_matrix(interactions, ids["user"], ids["note"]),
+        similar=swing(engages, top_k=swing_top_k),
+        note_tags=note_tags,
+        config={"embeddings": "puresvd", "dim": dim, "swing_top_k": swing_top_k, **(config or {})},
+    )
+
+
+def run(config: BundleConfig) -> Path:
+    """Run the job; returns the bundle directory."""
+    interactions = read_interactions(config.interactions)
+    notes = read_notes(config.notes) if config.notes else None
+    graph = build_graph(interactions, notes)
+    return bundle_from_graph(
+        graph, interactions, config.out, dim=config.dim, swing_top_k=config.swing_top_k, config=asdict(config)
+    )

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from graphrec.exceptions import ArtifactError, InvalidParameterError
+from graphrec.index import AnnIndex, IndexParams
+
+
+def _exact(vectors, queries, k):
+    s = queries.astype(np.float64) @ vectors.astype(np.float64).T
+    out = []
+    for row in s:
+        order = sorted(range(len(row)), key=lambda j: (-row[j], j))[:k]
+        out.append(order + [-1] * (k - len(order)))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+def test_recall_against_exact_search(kind):
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(3_000, 16)).astype(np.float32)
+    queries = rng.normal(size=(50, 16)).astype(np.float32)
+    index = AnnIndex.build(vectors, kind=kind, nlist=32, nprobe=16)
+    ids, scores = index.search(queries, 10)
+    want = _exact(vectors, queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, want, strict=True)])
+    assert recall >= (1.0 if kind == "flat" else 0.9)
+    np.testing.assert_allclose(scores, np.take_along_axis(queries @ vectors.T, ids, axis=1), rtol=1e-5)
+    assert (np.diff(scores, axis=1) <= 0).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 12), st.integers(0, 2**31 - 1))
+def test_flat_is_exact_sorted_and_batch_equals_single(n, k, seed):
+    rng = np.random.default_rng(seed)
+    vectors = rng.integers(-2, 3, size=(n, 4)).astype(np.float32)  # many ties
+    queries = rng.integers(-2, 3, size=(5, 4)).astype(np.float32)
+    index = AnnIndex.build(vectors, kind="flat")
+    ids, scores = index.search(queries, k)
+    np.testing.assert_array_equal(ids, _exact(vectors, queries, k))
+    assert np.isneginf(scores[ids < 0]).all()
+    for i in range(5):
+        one, _ = index.search(queries[i : i + 1], k)
+        np.testing.assert_array_equal(one[0], ids[i])
+
+
+def test_auto_kind_and_normalise():
+    rng = np.random.default_rng(1)
+    small = AnnIndex.build(rng.normal(size=(100, 8)))
+    assert small.kind == "flat"
+    big = AnnIndex.build(rng.normal(size=(300, 8)), exact_threshold=200)
+    assert big.kind == "hnsw"
+    cos = AnnIndex.build(np.array([[10.0, 0.0], [0.6, 0.8]]), normalise=True)
+    ids, scores = cos.search(np.array([[0.0, 1.0]]), 2)
+    assert ids.tolist() == [[1, 0]] and scores[0, 0] == pytest.approx(0.8)
+
+
+def test_save_load_round_trip_and_corruption(tmp_path):
+    rng = np.random.default_rng(2)
+    vectors = rng.normal(size=(500, 8)).astype(np.float32)
+    for kind in ("flat", "hnsw", "ivf"):
+        index = AnnIndex.build(vectors, kind=kind, nlist=8)
+        index.save(tmp_path / f"{kind}.faiss")
+        back = AnnIndex.load(tmp_path / f"{kind}.faiss", vectors, index.params, kind)
+        q = rng.normal(size=(7, 8))
+        np.testing.assert_array_equal(back.search(q, 5)[0], index.search(q, 5)[0])
+    (tmp_path / "bad.faiss").write_bytes(b"not an index")
+    with pytest.raises(ArtifactError, match=r"bad.faiss: not a readable faiss index"):
+        AnnIndex.load(tmp_path / "bad.faiss", vectors, IndexParams(), "flat")
+    with pytest.raises(ArtifactError, match="index holds 500 x 8 vectors; the embeddings are 10 x 8"):
+        AnnIndex.load(tmp_path / "flat.faiss", vectors[:10], IndexParams(), "flat")
+
+
+def test_errors():
+    with pytest.raises(InvalidParameterError, match="must be a 2-D array"):
+        AnnIndex.build(np.zeros(5))
+    with pytest.raises(InvalidParameterError, match="NaN or inf"):
+        AnnIndex.build(np.array([[np.nan, 1.0]]))
+    with pytest.raises(InvalidParameterError, match="`kind` must be one of"):
+        AnnIndex.build(np.eye(3), kind="lsh")
+    index = AnnIndex.build(np.eye(3))
+    with pytest.raises(InvalidParameterError, match="queries have dimension 2; the index has 3"):
+        index.search(np.zeros((1, 2)), 1)
+    with pytest.raises(InvalidParameterError, match=r"`k` must be an int >= 1; got 0"):
+        index.search(np.zeros((1, 3)), 0)
+    ids, scores = index.search(np.ones((1, 3)), 5)  # more than there are
+    assert ids.tolist() == [[0, 1, 2, -1, -1]] and np.isneginf(scores[0, 3:]).all()

@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from graphrec.exceptions import ArtifactError, InvalidParameterError
+from graphrec.graph import ENGAGES, HAS_TAG, build_graph, recency_matrix
+from graphrec.index import load_bundle, write_bundle
+from graphrec.model import PureSVD, tag_embeddings
+from graphrec.recall import ChannelConfig, RecallEngine
+from graphrec.weights import swing
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(small_tables, tmp_path_factory):
+    interactions, notes = small_tables
+    g = build_graph(interactions, notes)
+    svd = PureSVD(dim=16).fit(g.relation(ENGAGES))
+    ids = {"user": g.id_map("user"), "note": g.id_map("note"), "tag": g.id_map("tag")}
+    out = tmp_path_factory.mktemp("b") / "bundle"
+    write_bundle(
+        out,
+        ids=ids,
+        embeddings={
+            "user": svd.user_embeddings_,
+            "note": svd.note_embeddings_,
+            "tag": tag_embeddings(g.relation(HAS_TAG), svd.note_embeddings_),
+        },
+        history=recency_matrix(interactions, ids["user"], ids["note"]),
+        similar=swing(g.relation(ENGAGES), top_k=20),
+        note_tags=g.relation(HAS_TAG),
+        config={"model": "puresvd", "dim": 16},
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def engine(bundle_dir):
+    return RecallEngine.load(bundle_dir)
+
+
+def test_recall_shapes_padding_and_seen_filter(engine):
+    users = list(engine.known_users()[:5])
+    res = engine.recall(users, k=15)
+    assert res.ids.shape == res.scores.shape == res.channels.shape == (5, 15)
+    assert not res.fallback.any()
+    hist = engine.bundle.history
+    for r, u in enumerate(users):
+        row = engine.bundle.ids["user"].index([u])[0]
+        seen = set(engine.bundle.ids["note"].ids[hist[row].indices].tolist())
+        got = [x for x in res.ids[r].tolist() if x != engine.sentinel]
+        assert not seen & set(got)
+        assert len(set(got)) == len(got)  # deduplicated
+        assert (np.diff(res.scores[r][np.isfinite(res.scores[r])]) <= 0).all()
+    assert set(res.channels[res.channels != ""]) <= {"embedding", "swing", "tag", "popular"}
+    with_seen = engine.recall(users[:1], k=15, exclude_seen=False)
+    assert with_seen.ids.shape == (1, 15)
+
+
+def test_batch_equals_single_and_threads(engine):
+    users = [*engine.known_users()[:12].tolist(), "nobody"]
+    batch = engine.recall(users, k=10)
+    for i, u in enumerate(users):
+        one = engine.recall([u], k=10)
+        np.testing.assert_array_equal(one.ids[0], batch.ids[i])
+        np.testing.assert_array_equal(one.channels[0], batch.channels[i])
+        np.testing.assert_allclose(one.scores[0], batch.scores[i])
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda u: engine.recall([u], k=10), users))
+    for i, r in enumerate(results):
+        np.testing.assert_array_equal(r.ids[0], batch.ids[i])
+    assert threading.active_count() >= 1
+
+
+def test_unknown_users_fall_back_to_popular(engine):
+    res = engine.recall(["nobody", engine.known_users()[0]], k=5)
+    assert res.fallback.tolist() == [True, False]
+    assert set(res.channels[0]) == {"popular"}
+    top = engine.bundle.ids["note"].ids[np.argsort(-engine.bundle.popularity, kind="stable")[:5]]
+    assert set(res.ids[0].tolist()) == set(top.tolist())
+
+
+def test_channels_and_quotas(engine):
+    u = [engine.known_users()[3]]
+    only_swing = engine.recall(u, k=10, channels=["swing"])
+    assert set(only_swing.channels[0][only_swing.channels[0] != ""]) <= {"swing"}
+    # A quota reserves slots for the channel's own best candidates, whatever the merged scores.
+    quota_engine = RecallEngine(
+        engine.bundle, ChannelConfig(weights={"embedding": 1.0, "tag": 0.01}, quotas={"tag": 0.5})
+    )
+    tag_only = quota_engine.recall(u, k=5, channels=["tag"])
+    assert (tag_only.ids[0] != quota_engine.sentinel).all()
+    res = quota_engine.recall(u, k=10)
+    assert set(tag_only.ids[0].tolist()) <= set(res.ids[0].tolist())
+    plain = RecallEngine(engine.bundle, ChannelConfig(weights={"embedding": 1.0, "tag": 0.01})).recall(u, k=10)
+    assert not set(tag_only.ids[0].tolist()) <= set(plain.ids[0].tolist())
+    with pytest.raises(InvalidParameterError, match="unknown channel"):
+        engine.recall(u, k=10, channels=["magic"])
+    with pytest.raises(InvalidParameterError, match="quotas"):
+        ChannelConfig(quotas={"tag": 0.7, "swing": 0.6}).validate()
+
+
+def test_similar_notes_and_audience(engine):
+    notes = [*engine.bundle.ids["note"].ids[:3].tolist(), -12345]
+    sim = engine.similar_notes(notes, k=5)
+    assert sim.ids.shape == (4, 5)
+    for r, n in enumerate(notes[:3]):
+        assert n not in sim.ids[r].tolist()
+    assert sim.fallback.tolist() == [False, False, False, True]
+    assert (sim.ids[3] == -1).all()
+    aud = engine.audience(notes[:2], k=7)
+    assert aud.ids.shape == (2, 7) and set(aud.ids.ravel()) <= set(engine.known_users().tolist())
+
+
+def test_bad_arguments(engine):
+    with pytest.raises(InvalidParameterError, match=r"`k` must be an int >= 1; got 0"):
+        engine.recall(["u1"], k=0)
+    with pytest.raises(InvalidParameterError, match=r"`k` must be an int >= 1; got 2.5"):
+        engine.recall(["u1"], k=2.5)
+    with pytest.raises(InvalidParameterError, match="user_ids must be integers or strings"):
+        engine.recall([1.5, 2.5], k=3)
+    with pytest.raises(InvalidParameterError, match="must be a sequence of ids"):
+        engine.recall(None, k=3)
+    empty = engine.recall([], k=3)
+    assert empty.ids.shape == (0, 3)
+
+
+def test_bundle_verification(bundle_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "b"
+    shutil.copytree(bundle_dir, copy)
+    load_bundle(copy)
+    emb = copy / "embeddings.npz"
+    emb.write_bytes(emb.read_bytes()[:100])
+    with pytest.raises(ArtifactError, match=r"embeddings.npz: checksum mismatch"):
+        load_bundle(copy)
+    shutil.rmtree(copy)
+    shutil.copytree(bundle_dir, copy)
+    (copy / "note.faiss").unlink()
+    with pytest.raises(ArtifactError, match=r"note.faiss: missing"):
+        RecallEngine.load(copy)
+    shutil.rmtree(copy)
+    shutil.copytree(bundle_dir, copy)
+    m = json.loads((copy / "manifest.json").read_text())
+    m["counts"]["user"] += 1
+    (copy / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ArtifactError, match=r"user has .* ids; manifest says"):
+        load_bundle(copy)
+    with pytest.raises(ArtifactError, match="not a graphrec bundle"):
+        load_bundle(tmp_path / "nothing")
+
+
+def test_write_bundle_validates(small_tables, tmp_path):
+    interactions, notes = small_tables
+    g = build_graph(interactions, notes)
+    ids = {"user": g.id_map("user"), "note": g.id_map("note")}
+    good = {"user": np.zeros((len(ids["user"]), 4)), "note": np.ones((len(ids["note"]), 4))}
+    hist = g.relation(ENGAGES)
+    with pytest.raises(InvalidParameterError, match="note embeddings have shape"):
+        write_bundle(tmp_path / "x", ids=ids, embeddings={**good, "note": np.ones((3, 4))}, history=hist)
+    with pytest.raises(InvalidParameterError, match="NaN or inf"):
+        write_bundle(
+            tmp_path / "x", ids=ids, embeddings={**good, "user": np.full((len(ids["user"]), 4), np.nan)}, history=hist
+        )
+    with pytest.raises(InvalidParameterError, match="same dimension"):
+        write_bundle(tmp_path / "x", ids=ids, embeddings={**good, "note": np.ones((len(ids["note"]), 5))}, history=hist)
+    assert not (tmp_path / "x").exists()
