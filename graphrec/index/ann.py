@@ -9,11 +9,13 @@ Kinds
   with ``nprobe``.
 
 Scores are inner products of the stored vectors (``normalise=True`` L2-normalises vectors and
-queries first, making them cosines). Every search asks faiss for ``k * oversample`` candidates and
-re-scores them exactly (float64 dot products against the stored vectors), then sorts by (score
-descending, index ascending). So scores are exact for whatever candidates the index finds, and a
-query's result does not depend on which other queries share its batch. Rows that find fewer than
-``k`` results are padded with index -1 and score -inf.
+queries first, making them cosines). All three kinds store the full float32 vectors, so scores
+are exact for whatever candidates the index finds (no separate refine stage is needed; a
+compressed index would add one). Results are sorted by (score descending, index ascending), and a
+query's result never depends on which other queries share its batch: HNSW and IVF score each
+candidate on its own, and the flat index, whose batched path goes through BLAS, re-scores ``k *
+oversample`` candidates in float64. Rows that find fewer than ``k`` results are padded with index
+-1 and score -inf.
 """
 
 from __future__ import annotations
@@ -143,11 +145,21 @@ class AnnIndex:
             raise InvalidParameterError(f"queries have dimension {q.shape[1]}; the index has {self.dim}")
         if self.params.normalise:
             q = _normalised(q)
-        fetch = min(len(self), k * self.params.oversample)
-        _, cand = self._index.search(q, fetch)
-        cand = cand.astype(np.int64)
-        valid = cand >= 0
-        exact = np.einsum("qd,qcd->qc", q.astype(np.float64), self.vectors[np.maximum(cand, 0)].astype(np.float64))
+        if self.kind == "flat":
+            # faiss's flat search switches to BLAS for larger batches, which rounds differently;
+            # re-scoring the candidates in float64 makes a query's result independent of its batch.
+            fetch = min(len(self), k * self.params.oversample)
+            _, cand = self._index.search(q, fetch)
+            cand = cand.astype(np.int64)
+            valid = cand >= 0
+            exact = np.einsum("qd,qcd->qc", q.astype(np.float64), self.vectors[np.maximum(cand, 0)].astype(np.float64))
+        else:
+            # HNSW-flat and IVF-flat keep full vectors and score each candidate on its own, so
+            # their inner products are exact and batch-independent already.
+            dist, cand = self._index.search(q, min(len(self), k))
+            cand = cand.astype(np.int64)
+            valid = cand >= 0
+            exact = dist.astype(np.float64)
         exact[~valid] = -np.inf
         order = np.lexsort((np.where(valid, cand, np.iinfo(np.int64).max), -exact), axis=1)[:, :k]
         ids = np.take_along_axis(cand, order, axis=1)
