@@ -22,6 +22,7 @@ _LAZY = {
     "validate_notes": "graphrec.io",
     "make_ugc_dataset": "graphrec.testing",
     "GraphRecError": "graphrec.exceptions",
+    "RecallEngine": "graphrec.recall",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

@@ -15,17 +15,26 @@ Errors graphrec raises on purpose print as one line on stderr with exit status 2
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from graphrec._table import format_table
 from graphrec.exceptions import GraphRecError
 
 __all__ = ["main"]
+
+T = TypeVar("T")
+
+
+def _config(cls: type[T], args: argparse.Namespace) -> T:
+    """The job config ``cls`` from the parsed arguments of the same names."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{n: getattr(args, n) for n in names if hasattr(args, n)})
 
 
 def _graph_tables(summary: dict[str, Any]) -> str:
@@ -40,7 +49,7 @@ def _graph_tables(summary: dict[str, Any]) -> str:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.demo import DemoConfig, run
 
-    report = run(DemoConfig(out=args.out, data=args.data, k=args.k))
+    report = run(_config(DemoConfig, args))
     d, s = report["data"], report["split"]
     print(
         f"graphrec demo: {d['rows']:,} interaction rows ({d['duplicates_collapsed']} duplicates collapsed), "
@@ -84,16 +93,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_build_graph(args: argparse.Namespace) -> int:
     from pipelines.build_graph import BuildGraphConfig, run
 
-    _graph, report = run(
-        BuildGraphConfig(
-            interactions=args.interactions,
-            out=args.out,
-            notes=args.notes,
-            users=args.users,
-            weighting=args.weighting,
-            unknown_events=args.unknown_events,
-        )
-    )
+    _graph, report = run(_config(BuildGraphConfig, args))
     print(
         f"{report['rows']:,} rows read in {report['read_seconds']}s "
         f"({report['duplicates_collapsed']} duplicates collapsed, {report['unknown_events_dropped']} unknown events dropped); "
@@ -170,22 +170,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_swing(args: argparse.Namespace) -> int:
     from pipelines.swing import SwingConfig, run
 
-    report = run(
-        SwingConfig(
-            interactions=args.interactions,
-            out=args.out,
-            alpha=args.alpha,
-            user_alpha=args.user_alpha,
-            beta=args.beta,
-            top_k=args.top_k,
-            max_users_per_item=args.max_users_per_item,
-            min_items_per_user=args.min_items_per_user,
-            max_items_per_user=args.max_items_per_user,
-            min_cooccurrence=args.min_cooccurrence,
-            seed=args.seed,
-            engine=args.engine,
-        )
-    )
+    report = run(_config(SwingConfig, args))
     rows = f"{report['rows_in']:,} rows in, " if report["rows_in"] is not None else ""
     print(f"swing ({args.engine}): {rows}{report['pairs_out']:,} neighbour rows in {report['seconds']}s -> {args.out}")
     return 0

@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from graphrec._atomic import atomic_directory, sha256_file
+from graphrec._atomic import atomic_directory
+from graphrec._manifest import MANIFEST as _MANIFEST
+from graphrec._manifest import checksums, read_manifest
 from graphrec.exceptions import ArtifactError, InvalidParameterError
 from graphrec.io.ids import IdMap
 
@@ -36,7 +38,6 @@ __all__ = ["GRAPH_FORMAT_VERSION", "EdgeType", "HeteroGraph"]
 
 EdgeType = tuple[str, str, str]
 GRAPH_FORMAT_VERSION = 1
-_MANIFEST = "manifest.json"
 _IDS = "ids.npz"
 
 
@@ -195,7 +196,7 @@ class HeteroGraph:
                     tmp / name, indptr=m.indptr, indices=m.indices, data=m.data, shape=np.array(m.shape, dtype=np.int64)
                 )
                 rel_entries.append({"edge_type": list(et), "file": name, "nnz": int(m.nnz)})
-            files = {f: sha256_file(tmp / f) for f in [_IDS, *(e["file"] for e in rel_entries)]}
+            files = checksums(tmp, [_IDS, *(e["file"] for e in rel_entries)])
             from graphrec import __version__
 
             manifest = {
@@ -224,26 +225,7 @@ class HeteroGraph:
             Naming the file that is missing, corrupt, or disagrees with the manifest.
         """
         root = Path(path)
-        manifest_path = root / _MANIFEST
-        if not manifest_path.is_file():
-            raise ArtifactError(f"{manifest_path}: missing; {root} is not a saved graphrec graph")
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ArtifactError(f"{manifest_path}: not valid JSON ({exc})") from exc
-        if manifest.get("format") != "graphrec.graph":
-            raise ArtifactError(f"{manifest_path}: not a graphrec graph manifest")
-        if manifest.get("format_version") != GRAPH_FORMAT_VERSION:
-            raise ArtifactError(
-                f"{manifest_path}: format_version {manifest.get('format_version')!r} is not supported "
-                f"(this graphrec reads {GRAPH_FORMAT_VERSION}); rebuild the graph"
-            )
-        for name, digest in manifest["files"].items():
-            f = root / name
-            if not f.is_file():
-                raise ArtifactError(f"{f}: missing (listed in {_MANIFEST})")
-            if sha256_file(f) != digest:
-                raise ArtifactError(f"{f}: checksum mismatch; the file is corrupt or was changed after saving")
+        manifest = read_manifest(root, fmt="graphrec.graph", version=GRAPH_FORMAT_VERSION, what="saved graphrec graph")
         try:
             with np.load(root / _IDS, allow_pickle=False) as ids:
                 id_maps = {n["type"]: IdMap(ids[n["type"]]) for n in manifest["nodes"]}

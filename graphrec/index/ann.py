@@ -137,6 +137,22 @@ class AnnIndex:
         index.add(stored)
         return cls(index, stored, p, kind)
 
+    def _search_params(self) -> Any:
+        # Per-call parameters, so indexes sharing one faiss object never race on its settings.
+        faiss = _faiss()
+        if self.kind == "hnsw":
+            return faiss.SearchParametersHNSW(efSearch=self.params.ef_search)
+        return faiss.SearchParametersIVF(nprobe=self.params.nprobe)
+
+    def tuned(self, *, ef_search: int | None = None, nprobe: int | None = None) -> AnnIndex:
+        """The same index searched with other ``ef_search`` / ``nprobe`` (no rebuild, no copy)."""
+        changes: dict[str, int] = {}
+        if ef_search is not None:
+            changes["ef_search"] = check_int("ef_search", ef_search, minimum=1)
+        if nprobe is not None:
+            changes["nprobe"] = check_int("nprobe", nprobe, minimum=1)
+        return AnnIndex(self._index, self.vectors, IndexParams(**{**asdict(self.params), **changes}), self.kind)
+
     def search(self, queries: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` row indices and exact scores per query, shapes ``(n_queries, k)``."""
         k = check_int("k", k, minimum=1)
@@ -156,7 +172,7 @@ class AnnIndex:
         else:
             # HNSW-flat and IVF-flat keep full vectors and score each candidate on its own, so
             # their inner products are exact and batch-independent already.
-            dist, cand = self._index.search(q, min(len(self), k))
+            dist, cand = self._index.search(q, min(len(self), k), params=self._search_params())
             cand = cand.astype(np.int64)
             valid = cand >= 0
             exact = dist.astype(np.float64)
@@ -191,8 +207,4 @@ class AnnIndex:
             raise ArtifactError(
                 f"{p}: index holds {index.ntotal} x {index.d} vectors; the embeddings are {stored.shape[0]} x {stored.shape[1]}"
             )
-        if kind == "hnsw":
-            faiss.downcast_index(index).hnsw.efSearch = params.ef_search
-        elif kind == "ivf":
-            faiss.extract_index_ivf(index).nprobe = params.nprobe
         return cls(index, stored, params, kind)

@@ -32,7 +32,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from graphrec._atomic import atomic_directory, sha256_file
+from graphrec._atomic import atomic_directory
+from graphrec._manifest import MANIFEST as _MANIFEST
+from graphrec._manifest import checksums, read_manifest
 from graphrec.exceptions import ArtifactError, InvalidParameterError
 from graphrec.index.ann import AnnIndex, IndexParams
 from graphrec.io.ids import IdMap
@@ -40,7 +42,6 @@ from graphrec.io.ids import IdMap
 __all__ = ["BUNDLE_FORMAT_VERSION", "Bundle", "load_bundle", "write_bundle"]
 
 BUNDLE_FORMAT_VERSION = 1
-_MANIFEST = "manifest.json"
 
 
 @dataclass
@@ -164,7 +165,7 @@ def write_bundle(
             "dims": {t: int(e.shape[1]) for t, e in embs.items()},
             "indexes": {t: {"kind": ix.kind, "params": asdict(ix.params)} for t, ix in indexes.items()},
             "optional": optional,
-            "files": {f: sha256_file(tmp / f) for f in files},
+            "files": checksums(tmp, files),
         }
         (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
     return Path(path)
@@ -179,26 +180,7 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
         Naming the missing, truncated, corrupt or mismatched file.
     """
     root = Path(path)
-    mpath = root / _MANIFEST
-    if not mpath.is_file():
-        raise ArtifactError(f"{mpath}: missing; {root} is not a graphrec bundle")
-    try:
-        manifest = json.loads(mpath.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{mpath}: not valid JSON ({exc})") from exc
-    if manifest.get("format") != "graphrec.bundle":
-        raise ArtifactError(f"{mpath}: not a graphrec bundle manifest")
-    if manifest.get("format_version") != BUNDLE_FORMAT_VERSION:
-        raise ArtifactError(
-            f"{mpath}: format_version {manifest.get('format_version')!r} is not supported "
-            f"(this graphrec reads {BUNDLE_FORMAT_VERSION}); rebuild the bundle"
-        )
-    for name, digest in manifest["files"].items():
-        f = root / name
-        if not f.is_file():
-            raise ArtifactError(f"{f}: missing (listed in {_MANIFEST})")
-        if sha256_file(f) != digest:
-            raise ArtifactError(f"{f}: checksum mismatch; the file is truncated, corrupt or was replaced")
+    manifest = read_manifest(root, fmt="graphrec.bundle", version=BUNDLE_FORMAT_VERSION, what="graphrec bundle")
     try:
         with np.load(root / "ids.npz", allow_pickle=False) as z:
             ids = {t: IdMap(z[t]) for t in manifest["counts"]}

@@ -158,27 +158,27 @@ class RecallEngine:
         order = np.lexsort((notes, -recency))[: self.config.recent_history]
         return notes[order], self.config.recency_decay ** np.arange(order.size)
 
-    def _swing(self, u: int, n: int, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        s = self.bundle.similar
-        if s is None:
-            return np.empty(0, dtype=np.int64), np.empty(0)
+    def _profile(self, u: int, matrix: sp.csr_matrix | None) -> np.ndarray | None:
+        """Recency-weighted sum of ``matrix``'s rows for the user's recent notes (None if empty)."""
+        if matrix is None:
+            return None
         notes, w = self._recent(u)
         if notes.size == 0:
+            return None
+        return (sp.csr_matrix(w[None, :]) @ matrix[notes]).toarray().ravel()
+
+    def _swing(self, u: int, n: int, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        scores = self._profile(u, self.bundle.similar)
+        if scores is None:
             return np.empty(0, dtype=np.int64), np.empty(0)
-        scores = np.asarray((sp.csr_matrix(w[None, :]) @ s[notes]).toarray()).ravel()
         scores[scores <= 0] = -np.inf
         scores[seen] = -np.inf
         return _top(scores, n)
 
     def _tag(self, u: int, n: int, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         nt = self.bundle.note_tags
-        if nt is None:
-            return np.empty(0, dtype=np.int64), np.empty(0)
-        notes, w = self._recent(u)
-        if notes.size == 0:
-            return np.empty(0, dtype=np.int64), np.empty(0)
-        interest = (sp.csr_matrix(w[None, :]) @ nt[notes]).toarray().ravel()
-        if interest.sum() <= 0:
+        interest = self._profile(u, nt)
+        if nt is None or interest is None or interest.sum() <= 0:
             return np.empty(0, dtype=np.int64), np.empty(0)
         scores = (nt @ (interest / interest.sum())) * (1.0 + np.log1p(self.bundle.popularity))
         scores = np.where(scores > 0, scores, -np.inf)

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from graphrec._validation import check_float, check_int
 from graphrec.exceptions import InvalidParameterError, MissingDependencyError, SchemaError
 from graphrec.graph import AUTHORED, ENGAGES, HAS_TAG, HeteroGraph
 from graphrec.io import DEFAULT_EVENT_WEIGHTS, IdMap
 from graphrec.io.interactions import normalise_event_name
+from graphrec.weights.swing import SwingParams
 
 __all__ = ["build_edges", "build_graph_spark", "get_spark", "swing_dataframe", "swing_spark"]
 
@@ -109,16 +109,16 @@ def swing_dataframe(
     F = _sql()
     from pyspark.sql import Window
 
-    alpha = check_float("alpha", alpha, minimum=0.0)
-    user_alpha = check_float("user_alpha", user_alpha, minimum=0.0)
-    beta = check_float("beta", beta, minimum=0.0)
-    top_k = check_int("top_k", top_k, minimum=0)
-    min_items_per_user = check_int("min_items_per_user", min_items_per_user, minimum=1)
-    min_cooccurrence = check_int("min_cooccurrence", min_cooccurrence, minimum=1)
-    if max_users_per_item is not None:
-        max_users_per_item = check_int("max_users_per_item", max_users_per_item, minimum=2)
-    if max_items_per_user is not None:
-        max_items_per_user = check_int("max_items_per_user", max_items_per_user, minimum=min_items_per_user)
+    SwingParams(
+        alpha=alpha,
+        user_alpha=user_alpha,
+        beta=beta,
+        top_k=top_k,
+        max_users_per_item=max_users_per_item,
+        min_items_per_user=min_items_per_user,
+        max_items_per_user=max_items_per_user,
+        min_cooccurrence=min_cooccurrence,
+    )
 
     df = _ids_as_text(pairs.select("user_id", "note_id"), "user_id", "note_id").distinct()
     users = df.groupBy("user_id").agg(F.sort_array(F.collect_list("note_id")).alias("items"), F.count("*").alias("deg"))

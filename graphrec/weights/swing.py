@@ -38,6 +38,7 @@ blocks of notes; there is never an ``n_notes x n_notes`` dense array.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,9 +49,35 @@ from graphrec._validation import check_float, check_int
 from graphrec.exceptions import InvalidParameterError
 from graphrec.graph import ENGAGES, SIMILAR, HeteroGraph
 
-__all__ = ["filter_users", "swing", "with_swing"]
+__all__ = ["SwingParams", "filter_users", "swing", "with_swing"]
 
 _BLOCK_ENTRIES = 1 << 24
+
+
+@dataclass(frozen=True)
+class SwingParams:
+    """Swing's options, validated on construction (shared by the embedded and Spark engines)."""
+
+    alpha: float = 1.0
+    user_alpha: float = 0.0
+    beta: float = 0.5
+    top_k: int = 100
+    max_users_per_item: int | None = None
+    min_items_per_user: int = 1
+    max_items_per_user: int | None = None
+    min_cooccurrence: int = 1
+
+    def __post_init__(self) -> None:
+        check_float("alpha", self.alpha, minimum=0.0)
+        check_float("user_alpha", self.user_alpha, minimum=0.0)
+        check_float("beta", self.beta, minimum=0.0)
+        check_int("top_k", self.top_k, minimum=0)
+        check_int("min_items_per_user", self.min_items_per_user, minimum=1)
+        check_int("min_cooccurrence", self.min_cooccurrence, minimum=1)
+        if self.max_users_per_item is not None:
+            check_int("max_users_per_item", self.max_users_per_item, minimum=2)
+        if self.max_items_per_user is not None:
+            check_int("max_items_per_user", self.max_items_per_user, minimum=self.min_items_per_user)
 
 
 def filter_users(user_note: sp.csr_matrix, *, min_items: int = 1, max_items: int | None = None) -> sp.csr_matrix:
@@ -143,16 +170,16 @@ def swing(
     >>> float(s[0, 1])  # users 0 and 1 share notes {0, 1}: 1 / (1 + 2)
     0.3333333432674408
     """
-    alpha = check_float("alpha", alpha, minimum=0.0)
-    user_alpha = check_float("user_alpha", user_alpha, minimum=0.0)
-    beta = check_float("beta", beta, minimum=0.0)
-    top_k = check_int("top_k", top_k, minimum=0)
-    min_items_per_user = check_int("min_items_per_user", min_items_per_user, minimum=1)
-    min_cooccurrence = check_int("min_cooccurrence", min_cooccurrence, minimum=1)
-    if max_users_per_item is not None:
-        max_users_per_item = check_int("max_users_per_item", max_users_per_item, minimum=2)
-    if max_items_per_user is not None:
-        max_items_per_user = check_int("max_items_per_user", max_items_per_user, minimum=min_items_per_user)
+    SwingParams(
+        alpha=alpha,
+        user_alpha=user_alpha,
+        beta=beta,
+        top_k=top_k,
+        max_users_per_item=max_users_per_item,
+        min_items_per_user=min_items_per_user,
+        max_items_per_user=max_items_per_user,
+        min_cooccurrence=min_cooccurrence,
+    )
     # alpha may be 0: a contributing pair shares i and j, so |I_u & I_v| >= 2 and no 0 denominator.
     if not sp.issparse(user_note):
         raise InvalidParameterError(f"user_note must be a scipy sparse matrix; got {type(user_note).__name__}")

@@ -48,7 +48,7 @@ def test_failed_save_keeps_earlier_artifact(tmp_path, small_tables, monkeypatch)
     def boom(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr("graphrec.graph.hetero.sha256_file", boom)
+    monkeypatch.setattr("graphrec.graph.hetero.checksums", boom)
     with pytest.raises(OSError, match="disk full"):
         g.save(tmp_path / "g")
     assert (tmp_path / "g" / "manifest.json").read_text() == before

@@ -88,3 +88,18 @@ def test_errors():
         index.search(np.zeros((1, 3)), 0)
     ids, scores = index.search(np.ones((1, 3)), 5)  # more than there are
     assert ids.tolist() == [[0, 1, 2, -1, -1]] and np.isneginf(scores[0, 3:]).all()
+
+
+def test_tuned_shares_the_build_and_changes_only_search():
+    rng = np.random.default_rng(4)
+    vectors = rng.normal(size=(2_000, 8)).astype(np.float32)
+    q = rng.normal(size=(20, 8)).astype(np.float32)
+    ivf = AnnIndex.build(vectors, kind="ivf", nlist=64, nprobe=1)
+    wide = ivf.tuned(nprobe=64)  # every list: exact
+    exact = AnnIndex.build(vectors, kind="flat")
+    np.testing.assert_array_equal(wide.search(q, 10)[0], exact.search(q, 10)[0])
+    assert ivf.params.nprobe == 1 and wide._index is ivf._index
+    narrow_recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ivf.search(q, 10)[0], exact.search(q, 10)[0], strict=True)])
+    assert narrow_recall < 1.0
+    with pytest.raises(InvalidParameterError, match="`nprobe` must be an int >= 1"):
+        ivf.tuned(nprobe=0)
