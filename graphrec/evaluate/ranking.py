@@ -16,6 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from graphrec._progress import progress
+from graphrec._topk import topk_rows
 from graphrec._validation import check_int
 from graphrec.evaluate.metrics import ranking_metrics
 from graphrec.evaluate.splits import engaged_mask
@@ -64,30 +65,7 @@ def topk_from_scores(scores: Any, k: int, *, exclude: sp.csr_matrix | None = Non
             raise InvalidParameterError(f"exclude has shape {exclude.shape}; scores have {s.shape}")
         r = np.repeat(np.arange(s.shape[0]), np.diff(exclude.indptr))
         s[r, exclude.indices] = -np.inf
-    s[np.isnan(s)] = -np.inf
-    kk = min(k, s.shape[1])
-    if kk < s.shape[1]:
-        part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
-        # argpartition picks arbitrarily among scores tied with the k-th; where such ties cross the
-        # cut, re-pick the tied entries by smallest index so results never depend on batching.
-        kth = np.take_along_axis(s, part, axis=1).min(axis=1)
-        crowded = np.flatnonzero((s >= kth[:, None]).sum(axis=1) > kk)
-        for row in crowded:
-            above = np.flatnonzero(s[row] > kth[row])
-            tied = np.flatnonzero(s[row] == kth[row])[: kk - above.size]
-            part[row] = np.concatenate([above, tied])
-    else:
-        part = np.tile(np.arange(s.shape[1]), (s.shape[0], 1))
-    vals = np.take_along_axis(s, part, axis=1)
-    order = np.lexsort((part, -vals), axis=1) if part.size else part
-    idx = np.take_along_axis(part, order, axis=1).astype(np.int64)
-    vals = np.take_along_axis(vals, order, axis=1)
-    idx[~np.isfinite(vals)] = -1
-    vals[idx < 0] = -np.inf
-    if kk < k:
-        idx = np.hstack([idx, np.full((s.shape[0], k - kk), -1, dtype=np.int64)])
-        vals = np.hstack([vals, np.full((s.shape[0], k - kk), -np.inf, dtype=np.float32)])
-    return idx, vals
+    return topk_rows(s, k)
 
 
 def evaluate_scorer(

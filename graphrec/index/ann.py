@@ -3,18 +3,19 @@
 Kinds
 -----
 * ``"flat"``: exact inner product (``IndexFlatIP``); the default up to ``exact_threshold`` rows.
+* ``"ivf"``: ``IndexIVFFlat`` with ``nlist`` inverted lists (default: the power of two nearest
+  ``8 * sqrt(n)``) searched with ``nprobe`` (default 16); the default above the threshold. On 1M
+  x 64-d notes it met the serving targets (``benchmarks/ann_serving.py``).
 * ``"hnsw"``: ``IndexHNSWFlat`` (inner product), ``M`` links, ``efConstruction``/``efSearch``;
-  the default above the threshold.
-* ``"ivf"``: ``IndexIVFFlat`` with ``nlist`` inverted lists (default ``4 * sqrt(n)``) searched
-  with ``nprobe``.
+  on request (on clustered 1M data it needed more time per query for less recall than IVF).
 
 Scores are inner products of the stored vectors (``normalise=True`` L2-normalises vectors and
 queries first, making them cosines). All three kinds store the full float32 vectors, so scores
 are exact for whatever candidates the index finds (no separate refine stage is needed; a
 compressed index would add one). Results are sorted by (score descending, index ascending), and a
 query's result never depends on which other queries share its batch: HNSW and IVF score each
-candidate on its own, and the flat index, whose batched path goes through BLAS, re-scores ``k *
-oversample`` candidates in float64. Rows that find fewer than ``k`` results are padded with index
+candidate on its own, and the flat kind scores every row exactly in float64 with numpy (faiss's
+flat index is kept for saving and loading only, since its batched path rounds differently). Rows that find fewer than ``k`` results are padded with index
 -1 and score -inf.
 """
 
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from graphrec._atomic import atomic_file
+from graphrec._topk import topk_rows
 from graphrec._validation import check_choice, check_int
 from graphrec.exceptions import ArtifactError, InvalidParameterError, MissingDependencyError
 
@@ -54,8 +56,7 @@ class IndexParams:
     ef_construction: int = 200
     ef_search: int = 256
     nlist: int | None = None
-    nprobe: int = 32
-    oversample: int = 2
+    nprobe: int = 16
     seed: int = 0
 
 
@@ -96,6 +97,8 @@ class AnnIndex:
         self.vectors = vectors
         self.params = params
         self.kind = kind
+        # The flat kind scores exactly in float64; made here so searches stay read-only (threads).
+        self._vectors64 = vectors.astype(np.float64) if kind == "flat" else None
 
     @property
     def dim(self) -> int:
@@ -111,14 +114,14 @@ class AnnIndex:
         faiss = _faiss()
         p = IndexParams(**{**asdict(params or IndexParams()), **overrides})
         check_choice("kind", p.kind, ("auto", "flat", "hnsw", "ivf"))
-        for name in ("hnsw_m", "ef_construction", "ef_search", "nprobe", "oversample"):
+        for name in ("hnsw_m", "ef_construction", "ef_search", "nprobe"):
             check_int(name, getattr(p, name), minimum=1)
         x = _check_vectors("vectors", vectors)
         if x.shape[0] == 0:
             raise InvalidParameterError("vectors is empty; nothing to index")
         stored = _normalised(x) if p.normalise else x
         n, d = stored.shape
-        kind = p.kind if p.kind != "auto" else ("flat" if n <= p.exact_threshold else "hnsw")
+        kind = p.kind if p.kind != "auto" else ("flat" if n <= p.exact_threshold else "ivf")
         if kind == "flat":
             index = faiss.IndexFlatIP(d)
         elif kind == "hnsw":
@@ -126,7 +129,9 @@ class AnnIndex:
             index.hnsw.efConstruction = p.ef_construction
             index.hnsw.efSearch = p.ef_search
         else:
-            nlist = p.nlist or max(1, min(n // 39, int(4 * math.sqrt(n))))
+            # Default: the power of two nearest 8 * sqrt(n) (8192 lists for 1M rows), at least 39
+            # training points per list.
+            nlist = p.nlist or max(1, min(n // 39, 2 ** round(math.log2(8 * math.sqrt(n)))))
             quantizer = faiss.IndexFlatIP(d)
             index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
             rng = np.random.default_rng(p.seed)
@@ -162,20 +167,21 @@ class AnnIndex:
         if self.params.normalise:
             q = _normalised(q)
         if self.kind == "flat":
-            # faiss's flat search switches to BLAS for larger batches, which rounds differently;
-            # re-scoring the candidates in float64 makes a query's result independent of its batch.
-            fetch = min(len(self), k * self.params.oversample)
-            _, cand = self._index.search(q, fetch)
-            cand = cand.astype(np.int64)
-            valid = cand >= 0
-            exact = np.einsum("qd,qcd->qc", q.astype(np.float64), self.vectors[np.maximum(cand, 0)].astype(np.float64))
-        else:
-            # HNSW-flat and IVF-flat keep full vectors and score each candidate on its own, so
-            # their inner products are exact and batch-independent already.
-            dist, cand = self._index.search(q, min(len(self), k), params=self._search_params())
-            cand = cand.astype(np.int64)
-            valid = cand >= 0
-            exact = dist.astype(np.float64)
+            # Exact scores in float64 (faiss's flat search switches to BLAS for larger batches,
+            # which rounds differently), blocked to bound memory; ties go to the smaller index.
+            assert self._vectors64 is not None  # set in __init__ for the flat kind
+            block = max(1, (1 << 22) // max(1, len(self)))
+            parts = [
+                topk_rows(q[i : i + block].astype(np.float64) @ self._vectors64.T, k)
+                for i in range(0, q.shape[0], block)
+            ]
+            return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts]).astype(np.float32)
+        # HNSW-flat and IVF-flat keep full vectors and score each candidate on its own, so their
+        # inner products are exact and batch-independent already; only ties need ordering.
+        dist, cand = self._index.search(q, min(len(self), k), params=self._search_params())
+        cand = cand.astype(np.int64)
+        valid = cand >= 0
+        exact = dist.astype(np.float64)
         exact[~valid] = -np.inf
         order = np.lexsort((np.where(valid, cand, np.iinfo(np.int64).max), -exact), axis=1)[:, :k]
         ids = np.take_along_axis(cand, order, axis=1)

@@ -52,7 +52,7 @@ def test_auto_kind_and_normalise():
     small = AnnIndex.build(rng.normal(size=(100, 8)))
     assert small.kind == "flat"
     big = AnnIndex.build(rng.normal(size=(300, 8)), exact_threshold=200)
-    assert big.kind == "hnsw"
+    assert big.kind == "ivf"
     cos = AnnIndex.build(np.array([[10.0, 0.0], [0.6, 0.8]]), normalise=True)
     ids, scores = cos.search(np.array([[0.0, 1.0]]), 2)
     assert ids.tolist() == [[1, 0]] and scores[0, 0] == pytest.approx(0.8)
