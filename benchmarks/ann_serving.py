@@ -59,9 +59,9 @@ def main() -> None:
         ("flat (exact)", {"kind": "flat"}, {}),
         ("hnsw M=32 efC=200 efSearch=256", {"kind": "hnsw", "hnsw_m": 32, "ef_construction": 200}, {"ef_search": 256}),
         ("ivf nlist=4096 nprobe=8", {"kind": "ivf", "nlist": 4096}, {"nprobe": 8}),
-        ("ivf nlist=4096 nprobe=16", {"kind": "ivf", "nlist": 4096}, {"nprobe": 16}),
+        ("ivf nlist=4096 nprobe=16 (the default)", {"kind": "ivf", "nlist": 4096}, {"nprobe": 16}),
         ("ivf nlist=8192 nprobe=8", {"kind": "ivf", "nlist": 8192}, {"nprobe": 8}),
-        ("ivf nlist=8192 nprobe=16 (the default)", {"kind": "ivf", "nlist": 8192}, {"nprobe": 16}),
+        ("ivf nlist=8192 nprobe=16", {"kind": "ivf", "nlist": 8192}, {"nprobe": 16}),
         ("ivf nlist=8192 nprobe=32", {"kind": "ivf", "nlist": 8192}, {"nprobe": 32}),
     ]
     results = []

@@ -4,8 +4,8 @@ Kinds
 -----
 * ``"flat"``: exact inner product (``IndexFlatIP``); the default up to ``exact_threshold`` rows.
 * ``"ivf"``: ``IndexIVFFlat`` with ``nlist`` inverted lists (default: the power of two nearest
-  ``8 * sqrt(n)``) searched with ``nprobe`` (default 16); the default above the threshold. On 1M
-  x 64-d notes it met the serving targets (``benchmarks/ann_serving.py``).
+  ``4 * sqrt(n)``) searched with ``nprobe`` (default 16); the default above the threshold. On 1M
+  x 64-d notes (4096 lists) it met the serving targets (``benchmarks/ann_serving.py``).
 * ``"hnsw"``: ``IndexHNSWFlat`` (inner product), ``M`` links, ``efConstruction``/``efSearch``;
   on request (on clustered 1M data it needed more time per query for less recall than IVF).
 
@@ -129,9 +129,9 @@ class AnnIndex:
             index.hnsw.efConstruction = p.ef_construction
             index.hnsw.efSearch = p.ef_search
         else:
-            # Default: the power of two nearest 8 * sqrt(n) (8192 lists for 1M rows), at least 39
+            # Default: the power of two nearest 4 * sqrt(n) (4096 lists for 1M rows), at least 39
             # training points per list.
-            nlist = p.nlist or max(1, min(n // 39, 2 ** round(math.log2(8 * math.sqrt(n)))))
+            nlist = p.nlist or max(1, min(n // 39, 2 ** round(math.log2(4 * math.sqrt(n)))))
             quantizer = faiss.IndexFlatIP(d)
             index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
             rng = np.random.default_rng(p.seed)
