@@ -39,7 +39,9 @@ def make_data(n: int, dim: int, n_queries: int, seed: int) -> tuple[np.ndarray, 
     assign = rng.choice(1024, size=n, p=sizes / sizes.sum())
     notes = centers[assign] + 0.6 * rng.normal(size=(n, dim)).astype(np.float32)
     mix = rng.choice(1024, size=(n_queries, 2))
-    queries = 0.6 * centers[mix[:, 0]] + 0.4 * centers[mix[:, 1]] + 0.5 * rng.normal(size=(n_queries, dim)).astype(np.float32)
+    queries = (
+        0.6 * centers[mix[:, 0]] + 0.4 * centers[mix[:, 1]] + 0.5 * rng.normal(size=(n_queries, dim)).astype(np.float32)
+    )
     return np.ascontiguousarray(notes, dtype=np.float32), np.ascontiguousarray(queries, dtype=np.float32)
 
 
@@ -101,13 +103,37 @@ def main() -> None:
         results.append(row)
         print(f"{name}: {row}", flush=True)
     print(f"\n{args.notes:,} notes x {args.dim}-d, {args.queries:,} queries, k={K}, 2-core CPU")
-    print(format_table(
-        ["index", "build s", "build MB", "p50 ms", "p99 ms", "users/s", "recall@100", "targets"],
-        [[r["index"], r["build_seconds"], r["build_peak_extra_mb"], r["single_p50_ms"], r["single_p99_ms"],
-          f"{r['batched_users_per_s']:,.0f}", r["recall@100"], "met" if r["meets_targets"] else "-"] for r in results],
-    ))
-    write_json(args.out, {"benchmark": "ann_serving", "notes": args.notes, "dim": args.dim, "queries": args.queries, "k": K,
-                          "results": results, "machine": machine(), "command": " ".join(["python", *sys.argv])})
+    print(
+        format_table(
+            ["index", "build s", "build MB", "p50 ms", "p99 ms", "users/s", "recall@100", "targets"],
+            [
+                [
+                    r["index"],
+                    r["build_seconds"],
+                    r["build_peak_extra_mb"],
+                    r["single_p50_ms"],
+                    r["single_p99_ms"],
+                    f"{r['batched_users_per_s']:,.0f}",
+                    r["recall@100"],
+                    "met" if r["meets_targets"] else "-",
+                ]
+                for r in results
+            ],
+        )
+    )
+    write_json(
+        args.out,
+        {
+            "benchmark": "ann_serving",
+            "notes": args.notes,
+            "dim": args.dim,
+            "queries": args.queries,
+            "k": K,
+            "results": results,
+            "machine": machine(),
+            "command": " ".join(["python", *sys.argv]),
+        },
+    )
     print(f"wrote {args.out}")
 
 

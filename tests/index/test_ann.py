@@ -99,7 +99,9 @@ def test_tuned_shares_the_build_and_changes_only_search():
     exact = AnnIndex.build(vectors, kind="flat")
     np.testing.assert_array_equal(wide.search(q, 10)[0], exact.search(q, 10)[0])
     assert ivf.params.nprobe == 1 and wide._index is ivf._index
-    narrow_recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ivf.search(q, 10)[0], exact.search(q, 10)[0], strict=True)])
+    narrow_recall = np.mean(
+        [len(set(a) & set(b)) / 10 for a, b in zip(ivf.search(q, 10)[0], exact.search(q, 10)[0], strict=True)]
+    )
     assert narrow_recall < 1.0
     with pytest.raises(InvalidParameterError, match="`nprobe` must be an int >= 1"):
         ivf.tuned(nprobe=0)
