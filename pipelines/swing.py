@@ -20,26 +20,18 @@ from graphrec._validation import check_choice
 from graphrec.graph import pair_matrix
 from graphrec.io import read_user_note_pairs
 from graphrec.io._tables import _format_of, write_table
-from graphrec.weights import swing
+from graphrec.weights import SwingParams, swing
 
 __all__ = ["SwingConfig", "neighbour_table", "run"]
 
 
-@dataclass(frozen=True)
-class SwingConfig:
-    """Options of the Swing job (see :func:`graphrec.weights.swing`)."""
+@dataclass(frozen=True, kw_only=True)
+class SwingConfig(SwingParams):
+    """Options of the Swing job: the :class:`graphrec.weights.SwingParams` (validated on
+    construction) plus the input, the output and the engine."""
 
     interactions: str
     out: str
-    alpha: float = 1.0
-    user_alpha: float = 0.0
-    beta: float = 0.5
-    top_k: int = 100
-    max_users_per_item: int | None = None
-    min_items_per_user: int = 1
-    max_items_per_user: int | None = None
-    min_cooccurrence: int = 1
-    seed: int = 0
     engine: str = "local"
 
 
@@ -61,17 +53,7 @@ def run(config: SwingConfig) -> dict[str, Any]:
     check_choice("engine", config.engine, ("local", "spark"))
     _format_of(Path(config.out))  # fail on a bad output type before any work
     t0 = time.perf_counter()
-    params: dict[str, Any] = {
-        "alpha": config.alpha,
-        "user_alpha": config.user_alpha,
-        "beta": config.beta,
-        "top_k": config.top_k,
-        "max_users_per_item": config.max_users_per_item,
-        "min_items_per_user": config.min_items_per_user,
-        "max_items_per_user": config.max_items_per_user,
-        "min_cooccurrence": config.min_cooccurrence,
-        "seed": config.seed,
-    }
+    params = SwingParams.as_kwargs(config)
     if config.engine == "spark":
         from graphrec.spark import swing_spark
 

@@ -2,11 +2,12 @@
 
 from graphrec.weights.debias import COMMON_CAUSES, PopularityDebiaser, pda_scores
 from graphrec.weights.itemcf import itemcf, top_k_per_row
-from graphrec.weights.swing import filter_users, swing, with_swing
+from graphrec.weights.swing import SwingParams, filter_users, swing, with_swing
 
 __all__ = [
     "COMMON_CAUSES",
     "PopularityDebiaser",
+    "SwingParams",
     "filter_users",
     "itemcf",
     "pda_scores",

@@ -38,7 +38,7 @@ blocks of notes; there is never an ``n_notes x n_notes`` dense array.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -66,6 +66,7 @@ class SwingParams:
     min_items_per_user: int = 1
     max_items_per_user: int | None = None
     min_cooccurrence: int = 1
+    seed: int = 0
 
     def __post_init__(self) -> None:
         check_float("alpha", self.alpha, minimum=0.0)
@@ -78,6 +79,11 @@ class SwingParams:
             check_int("max_users_per_item", self.max_users_per_item, minimum=2)
         if self.max_items_per_user is not None:
             check_int("max_items_per_user", self.max_items_per_user, minimum=self.min_items_per_user)
+        check_int("seed", self.seed)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The options as keyword arguments of :func:`swing` / :func:`graphrec.spark.swing_dataframe`."""
+        return {f.name: getattr(self, f.name) for f in fields(SwingParams)}
 
 
 def filter_users(user_note: sp.csr_matrix, *, min_items: int = 1, max_items: int | None = None) -> sp.csr_matrix:
