@@ -25,7 +25,14 @@ from graphrec.exceptions import SchemaError
 from graphrec.io.interactions import validate_interactions
 from graphrec.io.notes import validate_notes
 
-__all__ = ["load_citeulike", "load_lastfm_hetrec", "load_lightgcn_split", "load_movielens", "read_adjacency_lines"]
+__all__ = [
+    "interactions_from_pairs",
+    "load_citeulike",
+    "load_lastfm_hetrec",
+    "load_lightgcn_split",
+    "load_movielens",
+    "read_adjacency_lines",
+]
 
 
 def _file(root: Path, name: str) -> Path:
@@ -71,7 +78,10 @@ def read_adjacency_lines(path: str | os.PathLike[str], *, with_count: bool = Fal
     return np.concatenate(rows), np.concatenate(items)
 
 
-def _frame(users: np.ndarray, items: np.ndarray, *, value: np.ndarray | None = None, source: str) -> pd.DataFrame:
+def interactions_from_pairs(
+    users: np.ndarray, items: np.ndarray, *, value: np.ndarray | None = None, source: str
+) -> pd.DataFrame:
+    """A validated interaction table (``click`` events at time 0) from parallel id arrays."""
     return validate_interactions(
         pd.DataFrame(
             {
@@ -102,7 +112,7 @@ def load_lightgcn_split(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.
     out = []
     for name in ("train.txt", "test.txt"):
         u, i = read_adjacency_lines(_file(root, name))
-        out.append(_frame(u, i, source=name))
+        out.append(interactions_from_pairs(u, i, source=name))
     return out[0], out[1]
 
 
@@ -118,7 +128,7 @@ def load_lastfm_hetrec(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.D
     for col in ("userID", "artistID", "weight"):
         if col not in ua.columns:
             raise SchemaError(f"user_artists.dat: missing column {col}")
-    interactions = _frame(
+    interactions = interactions_from_pairs(
         ua["userID"].to_numpy(np.int64),
         ua["artistID"].to_numpy(np.int64),
         value=ua["weight"].to_numpy(),
@@ -215,7 +225,7 @@ def load_citeulike(
     """
     root = Path(path)
     u, i = read_adjacency_lines(_file(root, "users.dat"), with_count=True)
-    interactions = _frame(u, i, source="users.dat")
+    interactions = interactions_from_pairs(u, i, source="users.dat")
     item_rows, tag_ids = read_adjacency_lines(_file(root, "item-tag.dat"), with_count=True)
     tag_names = np.array(_file(root, "tags.dat").read_text(encoding="utf-8").splitlines())
     if tag_ids.size and tag_ids.max() >= tag_names.size:

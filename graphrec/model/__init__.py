@@ -1,5 +1,17 @@
-"""Embedding models: PureSVD today; the GNN (PyTorch Geometric) lands here."""
+"""Embedding models: the heterogeneous GNN (PyTorch Geometric) and PureSVD (a closed-form peer)."""
 
+from graphrec.model.gnn import GNNConfig, GNNRecommender, propagation_matrix
+from graphrec.model.side_info import SideInfo, encode_texts, side_info_for_notes, side_info_from_graph
 from graphrec.model.svd import PureSVD, tag_embeddings
 
-__all__ = ["PureSVD", "tag_embeddings"]
+__all__ = [
+    "GNNConfig",
+    "GNNRecommender",
+    "PureSVD",
+    "SideInfo",
+    "encode_texts",
+    "propagation_matrix",
+    "side_info_for_notes",
+    "side_info_from_graph",
+    "tag_embeddings",
+]
