@@ -68,6 +68,7 @@ from graphrec._progress import progress
 from graphrec._validation import check_choice, check_float, check_int
 from graphrec.exceptions import ArtifactError, InvalidParameterError, NotFittedError
 from graphrec.graph import ENGAGES, HAS_TAG, SIMILAR, HeteroGraph
+from graphrec.model.encoder import NoteEncoder
 from graphrec.model.side_info import SideInfo
 
 __all__ = [
@@ -523,6 +524,26 @@ class GNNRecommender:
         self._adj = adj
         return self
 
+    def note_encoder(self) -> NoteEncoder:
+        """The trained side-info encoder as numpy arrays (for bundles and cold start)."""
+        self._check_fitted()
+        enc = self.model_.encoder
+        if enc is None:
+            raise InvalidParameterError("the model was trained without side-info; it cannot embed new notes")
+
+        def arr(t: torch.Tensor) -> np.ndarray:
+            return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)
+
+        return NoteEncoder(
+            user0=arr(self.model_.user.weight),
+            tag0=arr(self.model_.tag.weight[: self.model_.n_tags]),
+            w_hidden=arr(enc.hidden.weight),
+            b_hidden=arr(enc.hidden.bias),
+            w_out=arr(enc.out.weight),
+            b_out=arr(enc.out.bias),
+            w_text=arr(enc.text.weight) if enc.text is not None else None,
+        )
+
     def embed_new_notes(self, side_info: SideInfo) -> np.ndarray:
         """Embeddings of notes the model never saw, from their side-info alone, ``(n, dim)``.
 
@@ -530,26 +551,7 @@ class GNNRecommender:
         :func:`graphrec.model.side_info.side_info_for_notes`). Notes with no usable side-info get
         a zero vector; callers should check :meth:`SideInfo.usable` and fall back.
         """
-        self._check_fitted()
-        if self.model_.encoder is None:
-            raise InvalidParameterError("the model was trained without side-info; it cannot embed new notes")
-        enc_text = self.model_.encoder.text
-        if side_info.text is not None and enc_text is not None and side_info.text.shape[1] != enc_text.in_features:
-            raise InvalidParameterError(
-                f"text vectors have {side_info.text.shape[1]} dims; the model was trained on {enc_text.in_features}"
-            )
-        if side_info.tags is not None and side_info.tags.shape[1] != self.model_.n_tags and self.model_.n_tags:
-            raise InvalidParameterError(
-                f"tags have {side_info.tags.shape[1]} columns; the model knows {self.model_.n_tags} tags"
-            )
-        t = self._tensors(side_info, self._device)
-        with torch.no_grad():
-            vectors = self.model_.side(
-                t["text"], t["tags"] if self.model_.n_tags else None, t["authors"], side_info.n_notes
-            )
-        out: np.ndarray = vectors.cpu().numpy()
-        out[~side_info.usable()] = 0.0
-        return out
+        return self.note_encoder()(side_info)
 
     # ---- training internals ------------------------------------------------------------
 

@@ -14,7 +14,14 @@ from graphrec.evaluate.baselines import MostPopular
 from graphrec.exceptions import ArtifactError, InvalidParameterError, NotFittedError
 from graphrec.graph import ENGAGES, HAS_TAG, SIMILAR, HeteroGraph, build_graph
 from graphrec.io import IdMap
-from graphrec.model import GNNRecommender, SideInfo, propagation_matrix, side_info_for_notes, side_info_from_graph
+from graphrec.model import (
+    GNNRecommender,
+    NoteEncoder,
+    SideInfo,
+    propagation_matrix,
+    side_info_for_notes,
+    side_info_from_graph,
+)
 from graphrec.model.gnn import SymmetricLGConv, _torch_csr, recall_at_k, split_validation
 
 FAST = {"dim": 16, "epochs": 8, "batch_size": 512, "lr": 1e-2, "show_progress": False}
@@ -144,6 +151,11 @@ def test_cold_notes_from_side_info_beat_tag_popularity(small_ugc):
     side, stats = side_info_for_notes(g, cold_notes)
     emb = model.embed_new_notes(side)
     assert emb.shape == (cold.size, 16) and stats["unknown_tags"] >= 0
+    # The numpy encoder computes what the torch module computes.
+    t = model._tensors(side, torch.device("cpu"))
+    with torch.no_grad():
+        ref = model.model_.side(t["text"], t["tags"], t["authors"], side.n_notes).numpy()
+    np.testing.assert_allclose(emb[side.usable()], ref[side.usable()], rtol=1e-4, atol=1e-5)
     users = g.id_map("user")
     test, _ = relevance_matrix(split.test, users, IdMap(cold))
     empty = sp.csr_matrix(test.shape, dtype=np.float32)
@@ -165,6 +177,21 @@ def test_new_note_without_side_info_gets_zero_vector(graph):
     plain = GNNRecommender(**{**FAST, "epochs": 1}).fit(graph)
     with pytest.raises(InvalidParameterError, match="without side-info"):
         plain.embed_new_notes(side)
+
+
+def test_note_encoder_round_trip_and_corruption(graph, tmp_path):
+    model = GNNRecommender(**{**FAST, "epochs": 1}).fit(graph, side_info_from_graph(graph))
+    enc = model.note_encoder()
+    enc.save(tmp_path / "encoder.npz")
+    again = NoteEncoder.load(tmp_path / "encoder.npz")
+    side = side_info_from_graph(graph)
+    np.testing.assert_array_equal(again(side), enc(side))
+    np.savez(tmp_path / "bad.npz", user0=np.zeros((2, 3)))
+    with pytest.raises(ArtifactError, match="lacks"):
+        NoteEncoder.load(tmp_path / "bad.npz")
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    with pytest.raises(ArtifactError, match="unreadable"):
+        NoteEncoder.load(tmp_path / "junk.npz")
 
 
 def test_checkpoint_resume_and_mismatch(graph, tmp_path):
