@@ -77,7 +77,9 @@ def run_protocol(
     t = time.perf_counter()
     model = GNNRecommender(cfg).fit(graph, side)
     train_seconds = time.perf_counter() - t
-    cold_side, unknown = side_info_for_notes(graph, cold_notes, text=text_all[pos.get_indexer(cold_ids)])
+    cold_side, unknown = side_info_for_notes(
+        cold_notes, users=graph.id_map("user"), tags=graph.id_map("tag"), text=text_all[pos.get_indexer(cold_ids)]
+    )
     cold_emb = model.embed_new_notes(cold_side)
 
     users = graph.id_map("user")

@@ -3,11 +3,13 @@
 Subcommands
 -----------
 ``demo``         the end-to-end demo on the bundled sample (what the README's first command runs)
+``run``          the batch chain from a YAML config: ingest → graph → weights → train → bundle → evaluate
 ``build-graph``  validate interaction / side-info files and save the graph
 ``graph-info``   print the summary of a saved graph
 ``recall``       recall notes for users from a serving bundle
 ``swing``        Swing note–note neighbours from (user_id, note_id) pairs, local or on Spark
 ``synth``        write a synthetic UGC dataset (parquet interactions, JSONL notes, CSV users)
+``coldstart``    first audiences (seed users) for new notes from a bundle with a note encoder
 
 Errors graphrec raises on purpose print as one line on stderr with exit status 2.
 """
@@ -46,47 +48,74 @@ def _graph_tables(summary: dict[str, Any]) -> str:
     return f"{nodes}\n\n{rels}"
 
 
+def _steps_table(steps: dict[str, Any]) -> str:
+    rows = []
+    for name, r in steps.items():
+        rows.append([name, "up to date (skipped)" if r.get("skipped") else "ran", r.get("seconds", "")])
+    return format_table(["step", "status", "seconds"], rows)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.demo import DemoConfig, run
 
     report = run(_config(DemoConfig, args))
-    d, s = report["data"], report["split"]
+    steps = report["steps"]
+    ing = steps["ingest"]
     print(
-        f"graphrec demo: {d['rows']:,} interaction rows ({d['duplicates_collapsed']} duplicates collapsed), "
-        f"{d['notes']:,} notes, {d['users']:,} users"
-    )
-    print(
-        f"split: {s['kind']} at t={s['cutoff']}: {s['train_rows']:,} train rows, {s['test_rows']:,} test rows "
-        f"({s['unknown_user_rows']} test rows of users unseen in train dropped)\n"
+        f"graphrec demo: {ing['rows']:,} interaction rows ({ing['duplicates_collapsed']} duplicates collapsed), "
+        f"{ing.get('notes', 0):,} notes, {ing.get('users', 0):,} users; temporal split "
+        f"{ing['train_rows']:,} train / {ing['test_rows']:,} test rows\n"
     )
     print("graph (train part)")
-    print(_graph_tables(report["graph"]) + "\n")
+    print(_graph_tables(steps["graph"]) + "\n")
     k = args.k
-    cols = [f"recall@{k}", f"ndcg@{k}", f"hit_rate@{k}", f"long_tail_recall@{k}", f"coverage@{k}", f"gini@{k}"]
+    cols = [f"recall@{k}", f"ndcg@{k}", f"long_tail_recall@{k}", f"coverage@{k}", f"gini@{k}"]
     rows = [[name, *(m[c] for c in cols)] for name, m in report["metrics"].items()]
-    print(f"full-ranking evaluation on {int(next(iter(report['metrics'].values()))['n_users']):,} test users")
+    n_users = int(next(iter(report["metrics"].values()))["n_users"])
+    print(f"full-ranking evaluation on {n_users:,} test users (training items excluded)")
     print(format_table(["model", *cols], rows))
+    tr = steps["train"]
     print(
-        "\nexample recalls from the bundle (graphrec recall --bundle "
-        + str(Path(args.out) / "bundle")
-        + " --users ...)"
+        f"GNN: {tr['epochs_run']} epochs, best epoch {tr['best_epoch']} "
+        f"(validation recall@20 {tr['best_valid_recall']:.4f}), {tr['train_seconds']:.1f}s of training"
     )
+    out = Path(args.out)
+    print(f"\nexample recalls from the bundle (graphrec recall --bundle {out / 'bundle'} --users ...)")
     ex_rows = []
     for ex in report["examples"]:
         for rank, (note, ch, sc) in enumerate(zip(ex["notes"], ex["channels"], ex["scores"], strict=True)):
             ex_rows.append([ex["user"] if rank == 0 else "", rank + 1, note, sc, ch])
     print(format_table(["user", "rank", "note", "score", "channel"], ex_rows))
-    deb = report["debias"]
-    refs = ", ".join(f"{name} {v['new_effect']:+.4f}" for name, v in deb["refutations"].items())
+    cs = report["cold_start"]
+    note = cs["note"]
+    print(f"\ncold start: first audience of a new note by {note['author_id']} tagged {note['tags']}: {note['title']!r}")
     print(
-        f"\nDoWhy: effect of a note being popular on engagement (ATE) {deb['estimate_ate']:+.4f}; refutations: {refs}"
+        format_table(
+            ["user", "score", "fallback"], [[a["user_id"], a["score"], "yes" if a["fallback"] else "no"] for a in cs["audience"]]
+        )
     )
-    w = deb["weights"]
-    print(
-        f"debiased weights move the tail's share of edge weight {w['tail_weight_share_before']:.3f} -> {w['tail_weight_share_after']:.3f}"
-    )
-    out = Path(args.out)
-    print(f"\nwrote {out / 'graph'}, {out / 'bundle'}, {out / 'metrics.json'} and {out / 'debias_report.json'}")
+    deb = steps["weights"].get("debias")
+    if deb:
+        refs = ", ".join(f"{name} {v['new_effect']:+.4f}" for name, v in deb["refutations"].items())
+        print(f"\nDoWhy: ATE of a note being popular on engagement {deb['estimate_ate']:+.4f}; refutations: {refs}")
+    print("\n" + _steps_table(steps))
+    print(f"\nwrote {out / 'bundle'} (serving bundle), {out / 'metrics.json'} and each step's output under {out}/")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from pipelines._config import load_config
+    from pipelines.chain import ChainConfig, run
+
+    config = load_config(ChainConfig, args.config)
+    steps = run(config)
+    print(_steps_table(steps))
+    if "evaluate" in steps:
+        k = config.k
+        cols = [f"recall@{k}", f"ndcg@{k}", f"long_tail_recall@{k}", f"coverage@{k}", f"gini@{k}"]
+        rows = [[name, *(m[c] for c in cols)] for name, m in steps["evaluate"]["metrics"].items()]
+        print(format_table(["model", *cols], rows))
+    print(f"work directory: {config.work}")
     return 0
 
 
@@ -128,6 +157,19 @@ def _cmd_recall(args: argparse.Namespace) -> int:
         return 2
     res = engine.recall(queries, args.k, exclude_seen=not args.include_seen)
     print(_recall_table(res, queries, "user"))
+    return 0
+
+
+def _cmd_coldstart(args: argparse.Namespace) -> int:
+    from graphrec.coldstart import ColdStart
+    from graphrec.io import read_notes, write_table
+
+    cold = ColdStart.from_bundle(args.bundle)
+    notes = read_notes(args.notes)
+    table = cold.plan(notes, args.budget)
+    write_table(table, args.out)
+    n_fallback = int(table.drop_duplicates("note_id")["fallback"].sum()) if len(table) else 0
+    print(f"{args.out}: {len(table)} rows for {len(notes)} note(s), {n_fallback} on the no-side-info fallback")
     return 0
 
 
@@ -191,6 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", "--k", type=int, default=20, help="cut-off of the metrics (default: 20)")
     p.set_defaults(func=_cmd_demo)
 
+    p = sub.add_parser("run", help="run the batch chain (ingest, graph, weights, train, bundle, evaluate)")
+    p.add_argument("config", help="YAML/TOML config (see pipelines/chain.py and pipelines/configs/)")
+    p.set_defaults(func=_cmd_run)
+
     p = sub.add_parser("build-graph", help="validate logs and side-info and save the graph")
     p.add_argument("--interactions", required=True, help="interaction log (.parquet, .csv, .jsonl)")
     p.add_argument("--notes", help="note side-info (.parquet, .csv, .jsonl)")
@@ -221,6 +267,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", "--k", type=int, default=10)
     p.add_argument("--include-seen", action="store_true", help="keep notes the user has engaged with")
     p.set_defaults(func=_cmd_recall)
+
+    p = sub.add_parser("coldstart", help="seed audiences for new notes (bundle with a GNN note encoder)")
+    p.add_argument("--bundle", required=True, help="bundle directory (made by a GNN with side-info)")
+    p.add_argument("--notes", required=True, help="new notes: note_id, author_id, tags, title, text, category")
+    p.add_argument("--budget", type=int, required=True, help="users per note")
+    p.add_argument("--out", required=True, help="note_id, user_id, score, round, fallback (.csv or .parquet)")
+    p.set_defaults(func=_cmd_coldstart)
 
     p = sub.add_parser("graph-info", help="summarise a saved graph")
     p.add_argument("graph", help="graph directory")

@@ -1,60 +1,35 @@
 """Job: the end-to-end demo on the bundled sample (``graphrec demo --out DIR``).
 
-Today it reads the sample (parquet interactions, JSONL notes, CSV users), splits it in time,
-builds the graph from the training part, saves it under ``DIR/graph``, estimates popularity's
-effect on engagement with DoWhy and debiases the edge weights (report in
-``DIR/debias_report.json``), and evaluates popularity, ItemCF, Swing and weighted ItemCF with and
-without the debiased weights by full ranking; then it builds the serving bundle (PureSVD
-embeddings, faiss indexes, Swing neighbours) under ``DIR/bundle``, evaluates the multi-channel
-recall engine the same way and shows example recalls; the figures go to ``DIR/metrics.json``.
-Later stages (edge weights, GNN, index bundle, cold start) plug in here as they land.
+It runs the whole batch chain (:mod:`pipelines.chain`) on ``data/sample`` with ``DIR`` as the
+work directory: temporal split, graph, Swing + DoWhy-debiased weights, GNN training with text,
+tag and author side-info, the serving bundle (``DIR/bundle``) and a full-ranking evaluation of the
+GNN and the recall engine against popularity, ItemCF and Swing. Then it shows example recalls
+(with the channel that brought each note) and the first audience of a brand-new note from
+:class:`graphrec.coldstart.ColdStart`, and writes every printed figure to ``DIR/metrics.json``.
+A second run with the same data and options skips every step (they are up to date).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import pandas as pd
 
 from graphrec._atomic import atomic_file
-from graphrec.evaluate import (
-    ItemCFRecommender,
-    MostPopular,
-    SwingRecommender,
-    evaluate_scorer,
-    relevance_matrix,
-    temporal_split,
-)
 from graphrec.exceptions import InvalidParameterError
-from graphrec.graph import ENGAGES, build_graph
-from graphrec.io import IdMap, read_interactions, read_notes, read_users
-from graphrec.recall import RecallEngine
-from graphrec.weights import PopularityDebiaser
-from pipelines.bundle import bundle_from_graph
+from pipelines.chain import ChainConfig
+from pipelines.chain import run as run_chain
 
-__all__ = ["DemoConfig", "default_data_dir", "run"]
+__all__ = ["DEMO_GNN", "DemoConfig", "default_data_dir", "run"]
 
 SAMPLE_FILES = {"interactions": "interactions.parquet", "notes": "notes.jsonl", "users": "users.csv"}
 
-
-def _engine_scorer(engine: RecallEngine, user_map: IdMap, n_notes: int, k: int) -> Callable[[np.ndarray], np.ndarray]:
-    """Adapt the engine's top-k recall to the harness's scorer interface (rank as score)."""
-    note_map = engine.bundle.ids["note"]
-
-    def score(users: np.ndarray) -> np.ndarray:
-        res = engine.recall(list(user_map.ids[users]), k=k)
-        out = np.full((len(users), n_notes), -np.inf, dtype=np.float32)
-        for r in range(len(users)):
-            valid = np.isfinite(res.scores[r])
-            out[r, note_map.index(res.ids[r][valid])] = np.arange(int(valid.sum()), 0, -1)
-        return out
-
-    return score
+#: GNN settings for the sample (small graph: smaller batches, more steps per epoch).
+DEMO_GNN: dict[str, Any] = {"batch_size": 1024, "epochs": 30, "patience": 3}
 
 
 def default_data_dir() -> Path:
@@ -72,65 +47,56 @@ class DemoConfig:
 
     out: str = "artifacts/demo"
     data: str | None = None
-    test_fraction: float = 0.2
     k: int = 20
-    itemcf_top_k: int = 100
-    #: ItemCF's popularity exponent for the second ItemCF row (< 0.5 favours popular neighbours).
-    itemcf_alpha: float = 0.2
-    refute_simulations: int = 3
-    dim: int = 64
     example_users: int = 3
+    audience_budget: int = 10
+    gnn: dict[str, Any] = field(default_factory=lambda: dict(DEMO_GNN))
 
 
-def run(config: DemoConfig) -> dict[str, Any]:
+def new_note_example(notes: pd.DataFrame) -> pd.DataFrame:
+    """A made-up new note styled on the sample's most common category (its top tags, a title)."""
+    top_category = notes["category"].value_counts().index[0]
+    tags = notes.loc[notes["category"] == top_category, "tags"].explode().value_counts().index[:2].tolist()
+    author = notes["author_id"].dropna().iloc[0]
+    return pd.DataFrame(
+        {
+            "note_id": ["new-note-1"],
+            "author_id": [author],
+            "tags": [tags],
+            "title": [f"my first {top_category} note: {' and '.join(t.split('_')[-1] for t in tags)}"],
+            "text": [f"sharing what I learned about {', '.join(tags)} this week"],
+            "category": [top_category],
+        }
+    )
+
+
+def run(config: DemoConfig, *, show_progress: bool | None = None) -> dict[str, Any]:
     """Run the demo; returns everything written to ``metrics.json``."""
+    from graphrec.coldstart import ColdStart
+    from graphrec.io import read_notes
+    from graphrec.recall import RecallEngine
+
     data = Path(config.data) if config.data else default_data_dir()
     out = Path(config.out)
-    timings: dict[str, float] = {}
-    t = time.perf_counter()
-    interactions = read_interactions(data / SAMPLE_FILES["interactions"])
-    notes = read_notes(data / SAMPLE_FILES["notes"])
-    users = read_users(data / SAMPLE_FILES["users"])
-    timings["read_seconds"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    split = temporal_split(interactions, test_fraction=config.test_fraction)
-    graph = build_graph(split.train, notes, users=users)
-    graph.save(out / "graph")
-    timings["build_graph_seconds"] = time.perf_counter() - t
-
-    user_map, note_map = graph.id_map("user"), graph.id_map("note")
-    train, _ = relevance_matrix(split.train, user_map, note_map)
-    test, dropped = relevance_matrix(split.test, user_map, note_map)
-    results: dict[str, dict[str, float]] = {}
-    t = time.perf_counter()
-    debiaser = PopularityDebiaser(refute_simulations=config.refute_simulations, seed=0).fit(graph, notes=notes)
-    debiaser.write_report(out / "debias_report.json")
-    timings["debias_seconds"] = time.perf_counter() - t
-    top_k = config.itemcf_top_k
-    models: dict[str, tuple[MostPopular | ItemCFRecommender | SwingRecommender, Any]] = {
-        "popularity": (MostPopular(), train),
-        "itemcf (cosine)": (ItemCFRecommender(top_k=top_k, alpha=0.5), train),
-        f"itemcf (alpha={config.itemcf_alpha})": (ItemCFRecommender(top_k=top_k, alpha=config.itemcf_alpha), train),
-        "swing": (SwingRecommender(top_k=top_k), train),
-        "itemcf weighted": (ItemCFRecommender(top_k=top_k, binary=False), graph.relation(ENGAGES)),
-        "itemcf weighted, debiased": (ItemCFRecommender(top_k=top_k, binary=False), debiaser.edge_weights_),
-    }
-    for name, (model, fit_on) in models.items():
-        t = time.perf_counter()
-        model.fit(fit_on)
-        results[name] = evaluate_scorer(model.score, train, test, ks=(config.k,))
-        timings[f"{name}_seconds"] = time.perf_counter() - t
-    t = time.perf_counter()
-    bundle_from_graph(graph, split.train, out / "bundle", dim=config.dim, swing_top_k=top_k)
-    engine = RecallEngine.load(out / "bundle")
-    timings["bundle_seconds"] = time.perf_counter() - t
-    results["recall engine (all channels)"] = evaluate_scorer(
-        _engine_scorer(engine, user_map, len(note_map), config.k), train, test, ks=(config.k,)
+    t0 = time.perf_counter()
+    chain = ChainConfig(
+        interactions=str(data / SAMPLE_FILES["interactions"]),
+        notes=str(data / SAMPLE_FILES["notes"]),
+        users=str(data / SAMPLE_FILES["users"]),
+        work=str(out),
+        k=config.k,
+        gnn=dict(config.gnn),
     )
+    steps = run_chain(chain, show_progress=show_progress)
+    engine = RecallEngine.load(out / "bundle")
     examples = engine.known_users()[: config.example_users]
     res = engine.recall(list(examples), k=5)
+    new_note = new_note_example(read_notes(data / SAMPLE_FILES["notes"]))
+    audience = ColdStart.from_bundle(out / "bundle").plan(new_note, config.audience_budget)
     report = {
+        "metrics": steps["evaluate"]["metrics"],
+        "k": config.k,
+        "steps": {name: {k: v for k, v in r.items() if k != "metrics"} for name, r in steps.items()},
         "examples": [
             {
                 "user": str(u),
@@ -140,25 +106,13 @@ def run(config: DemoConfig) -> dict[str, Any]:
             }
             for i, u in enumerate(examples)
         ],
+        "cold_start": {
+            "note": {k: (list(v) if k == "tags" else str(v)) for k, v in new_note.iloc[0].items()},
+            "audience": audience.assign(user_id=audience["user_id"].astype(str)).to_dict(orient="records"),
+        },
         "config": asdict(config) | {"data": str(data)},
-        "data": {
-            "rows": len(interactions),
-            "duplicates_collapsed": int(interactions.attrs.get("n_duplicates_collapsed", 0)),
-            "notes": len(notes),
-            "users": len(users),
-        },
-        "split": {
-            "kind": split.kind,
-            **split.params,
-            "train_rows": len(split.train),
-            "test_rows": len(split.test),
-            **dropped,
-        },
-        "graph": graph.summary(),
-        "metrics": results,
-        "debias": {k: debiaser.report_[k] for k in ("estimate_ate", "refutations", "common_causes", "weights")},
-        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "seconds": round(time.perf_counter() - t0, 3),
     }
     with atomic_file(out / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(report, indent=2, sort_keys=True))
+        tmp.write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
     return report

@@ -64,35 +64,29 @@ def test_errors_are_one_line_exit_2(tmp_path, capsys):
 
 
 def test_demo_on_bundled_sample(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "graphrec.cli", "demo", "--out", str(tmp_path / "demo")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
-    assert "recall@20" in proc.stdout
+    cmd = [sys.executable, "-m", "graphrec.cli", "demo", "--out", str(tmp_path / "demo")]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True, timeout=600)
+    assert "recall@20" in proc.stdout and "cold start: first audience" in proc.stdout
     report = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     metrics = report["metrics"]
-    assert set(metrics) == {
-        "popularity",
-        "itemcf (cosine)",
-        "itemcf (alpha=0.2)",
-        "swing",
-        "itemcf weighted",
-        "itemcf weighted, debiased",
-        "recall engine (all channels)",
-    }
-    assert (tmp_path / "demo" / "debias_report.json").is_file()
+    assert set(metrics) == {"popularity", "itemcf (alpha=0.2)", "swing", "gnn (embeddings)", "recall engine (all channels)"}
+    for m in metrics.values():
+        assert {"recall@20", "ndcg@20", "long_tail_recall@20", "coverage@20", "gini@20"} <= set(m)
+    assert (tmp_path / "demo" / "weights" / "debias_report.json").is_file()
     assert "example recalls from the bundle" in proc.stdout
     from graphrec.recall import RecallEngine
 
     engine = RecallEngine.load(tmp_path / "demo" / "bundle")
     assert engine.recall(list(engine.known_users()[:2]), k=5).ids.shape == (2, 5)
-    # The planted structure is there to be found: a personalised model beats popularity.
-    assert metrics["itemcf (alpha=0.2)"]["recall@20"] > 1.3 * metrics["popularity"]["recall@20"]
+    # The planted structure is there to be found: the GNN beats popularity and ItemCF.
+    assert metrics["gnn (embeddings)"]["recall@20"] > 1.5 * metrics["popularity"]["recall@20"]
+    assert metrics["gnn (embeddings)"]["recall@20"] > metrics["itemcf (alpha=0.2)"]["recall@20"]
+    audience = report["cold_start"]["audience"]
+    assert len(audience) == 10 and not any(a["fallback"] for a in audience)
     HeteroGraph.load(tmp_path / "demo" / "graph")
+    # A second run finds every step up to date.
+    again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True, timeout=600)
+    assert again.stdout.count("up to date (skipped)") == 6
 
 
 def test_import_is_cheap():

@@ -11,6 +11,9 @@ Layout
 ``similar.npz``     note x note CSR of Swing (or other i2i) neighbours, optional
 ``note_tags.npz``   note x tag CSR, optional
 ``popularity.npy``  training popularity of each note
+``authored.npz``    user x note CSR of who wrote which note, optional (cold start's author feature)
+``encoder.npz``     the GNN's side-info encoder (:class:`graphrec.model.NoteEncoder`), optional;
+                    with it :class:`graphrec.coldstart.ColdStart` can embed brand-new notes
 
 :func:`write_bundle` builds it in a temporary directory and swaps it in whole, so readers never
 see a half-written bundle. :func:`load_bundle` checks the format version and every checksum and
@@ -38,6 +41,7 @@ from graphrec._manifest import checksums, read_manifest
 from graphrec.exceptions import ArtifactError, InvalidParameterError
 from graphrec.index.ann import AnnIndex, IndexParams
 from graphrec.io.ids import IdMap
+from graphrec.model.encoder import NoteEncoder
 
 __all__ = ["BUNDLE_FORMAT_VERSION", "Bundle", "load_bundle", "write_bundle"]
 
@@ -56,6 +60,8 @@ class Bundle:
     similar: sp.csr_matrix | None = None
     note_tags: sp.csr_matrix | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
+    authored: sp.csr_matrix | None = None
+    encoder: NoteEncoder | None = None
 
 
 def _save_csr(path: Path, m: sp.csr_matrix) -> None:
@@ -81,6 +87,8 @@ def write_bundle(
     popularity: np.ndarray | None = None,
     similar: sp.spmatrix | None = None,
     note_tags: sp.spmatrix | None = None,
+    authored: sp.spmatrix | None = None,
+    encoder: NoteEncoder | None = None,
     index_params: Mapping[str, IndexParams] | None = None,
     config: Mapping[str, Any] | None = None,
 ) -> Path:
@@ -98,6 +106,10 @@ def write_bundle(
         Default: the number of users in ``history`` per note.
     similar, note_tags : sparse, optional
         Note–note neighbours and note–tag membership for the Swing and tag channels.
+    authored : sparse (n_users, n_notes), optional
+        Who wrote which note.
+    encoder : NoteEncoder, optional
+        Side-info encoder for new notes; its user/tag tables must match the bundle's counts.
     index_params : mapping of node type to IndexParams, optional
     config : mapping, optional
         JSON-serialisable description of what made the bundle (hashed into the manifest).
@@ -151,6 +163,18 @@ def write_bundle(
                 raise InvalidParameterError(f"note_tags has shape {nt.shape}; expected {(n_notes, len(ids['tag']))}")
             _save_csr(tmp / "note_tags.npz", nt)
             optional["note_tags"] = "note_tags.npz"
+        if authored is not None:
+            au = sp.csr_matrix(authored, dtype=np.float32)
+            if au.shape != (n_users, n_notes):
+                raise InvalidParameterError(f"authored has shape {au.shape}; expected {(n_users, n_notes)}")
+            _save_csr(tmp / "authored.npz", au)
+            optional["authored"] = "authored.npz"
+        if encoder is not None:
+            n_tags = len(ids["tag"]) if "tag" in ids else 0
+            if encoder.user0.shape[0] != n_users or encoder.tag0.shape[0] not in (0, n_tags):
+                raise InvalidParameterError("the encoder's user/tag tables do not match the bundle's ids")
+            encoder.save(tmp / "encoder.npz")
+            optional["encoder"] = "encoder.npz"
         from graphrec import __version__
 
         files = sorted(p.name for p in tmp.iterdir())
@@ -190,6 +214,7 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
         popularity = np.load(root / "popularity.npy", allow_pickle=False)
         similar = _load_csr(root / "similar.npz") if "similar" in manifest["optional"] else None
         note_tags = _load_csr(root / "note_tags.npz") if "note_tags" in manifest["optional"] else None
+        authored = _load_csr(root / "authored.npz") if "authored" in manifest["optional"] else None
     except (OSError, ValueError, KeyError) as exc:
         raise ArtifactError(f"{root}: cannot read bundle arrays ({exc})") from exc
     for t, n in manifest["counts"].items():
@@ -201,8 +226,13 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
     n_users, n_notes = len(ids["user"]), len(ids["note"])
     if history.shape != (n_users, n_notes) or popularity.shape != (n_notes,):
         raise ArtifactError(f"{root}: history or popularity do not match the id counts")
+    if authored is not None and authored.shape != (n_users, n_notes):
+        raise ArtifactError(f"{root / 'authored.npz'}: shape {authored.shape} does not match the id counts")
+    encoder = NoteEncoder.load(root / "encoder.npz") if "encoder" in manifest["optional"] else None
+    if encoder is not None and encoder.user0.shape[0] != n_users:
+        raise ArtifactError(f"{root / 'encoder.npz'}: encoder has {encoder.user0.shape[0]} users; the bundle {n_users}")
     indexes = {}
     for t, info in manifest["indexes"].items():
         params = IndexParams(**info["params"])
         indexes[t] = AnnIndex.load(root / f"{t}.faiss", embs[t], params, info["kind"])
-    return Bundle(ids, embs, indexes, history, popularity, similar, note_tags, manifest)
+    return Bundle(ids, embs, indexes, history, popularity, similar, note_tags, manifest, authored, encoder)

@@ -1,6 +1,13 @@
 """Readers and validators for interaction logs, note/user side-info and public dataset formats."""
 
-from graphrec.io.datasets import load_citeulike, load_lastfm_hetrec, load_lightgcn_split, load_movielens
+from graphrec.io._tables import read_table, write_table
+from graphrec.io.datasets import (
+    interactions_from_pairs,
+    load_citeulike,
+    load_lastfm_hetrec,
+    load_lightgcn_split,
+    load_movielens,
+)
 from graphrec.io.ids import IdMap, normalise_ids
 from graphrec.io.interactions import (
     DEFAULT_EVENT_WEIGHTS,
@@ -18,6 +25,7 @@ __all__ = [
     "NOTE_COLUMNS",
     "IdMap",
     "collapse_duplicates",
+    "interactions_from_pairs",
     "load_citeulike",
     "load_lastfm_hetrec",
     "load_lightgcn_split",
@@ -25,9 +33,11 @@ __all__ = [
     "normalise_ids",
     "read_interactions",
     "read_notes",
+    "read_table",
     "read_user_note_pairs",
     "read_users",
     "validate_interactions",
     "validate_notes",
     "validate_users",
+    "write_table",
 ]

@@ -35,6 +35,7 @@ import scipy.sparse as sp
 from graphrec._atomic import atomic_file
 from graphrec.exceptions import ArtifactError, InvalidParameterError, MissingDependencyError
 from graphrec.graph import AUTHORED, HAS_TAG, HeteroGraph
+from graphrec.io.ids import IdMap
 
 __all__ = ["SideInfo", "encode_texts", "note_texts", "side_info_for_notes", "side_info_from_graph"]
 
@@ -107,32 +108,31 @@ def note_texts(notes: pd.DataFrame) -> list[str]:
 
 
 def side_info_for_notes(
-    graph: HeteroGraph, notes: pd.DataFrame, *, text: np.ndarray | None = None
+    notes: pd.DataFrame, *, users: IdMap, tags: IdMap | None = None, text: np.ndarray | None = None
 ) -> tuple[SideInfo, dict[str, int]]:
-    """Map a table of notes (``tags`` lists, ``author_id``) into ``graph``'s tag and user spaces.
+    """Map a table of new notes (``tags`` lists, ``author_id``) into known tag and user index spaces.
 
     Unknown tags and authors are dropped and counted in the returned stats
     (``unknown_tags``, ``unknown_authors``) rather than failing: a new note may well use a tag
-    nobody has used before.
+    nobody has used before. Missing columns simply mean no such side-info.
     """
     n = len(notes)
     stats = {"unknown_tags": 0, "unknown_authors": 0}
-    tags = None
-    if "tags" in notes.columns and "tag" in graph.node_types:
-        tag_map = graph.id_map("tag")
+    tag_matrix = None
+    if "tags" in notes.columns and tags is not None:
         rows: list[int] = []
         cols: list[int] = []
         for i, value in enumerate(notes["tags"].tolist()):
             if value is None or (isinstance(value, float) and np.isnan(value)):
                 continue
             names = [str(t) for t in np.asarray(value, dtype=object).ravel() if t is not None and str(t) != ""]
-            idx = tag_map.index(np.asarray(names, dtype=object), missing="ignore") if names else np.empty(0, np.int64)
+            idx = tags.index(np.asarray(names, dtype=object), missing="ignore") if names else np.empty(0, np.int64)
             stats["unknown_tags"] += int((idx < 0).sum())
             known = np.unique(idx[idx >= 0])
             rows.extend([i] * known.size)
             cols.extend(known.tolist())
-        tags = sp.csr_matrix(
-            (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n, graph.num_nodes("tag")), dtype=np.float32
+        tag_matrix = sp.csr_matrix(
+            (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n, len(tags)), dtype=np.float32
         )
     authors = None
     if "author_id" in notes.columns:
@@ -140,10 +140,10 @@ def side_info_for_notes(
         authors = np.full(n, -1, dtype=np.int64)
         present = raw.notna().to_numpy()
         if present.any():
-            idx = graph.id_map("user").index(raw[present].astype(str).to_numpy(dtype=object), missing="ignore")
+            idx = users.index(raw[present].to_numpy(), missing="ignore")
             authors[present] = idx
             stats["unknown_authors"] = int((idx < 0).sum())
-    return SideInfo(n, text=text, tags=tags, authors=authors), stats
+    return SideInfo(n, text=text, tags=tag_matrix, authors=authors), stats
 
 
 def _load_model() -> Any:

@@ -98,6 +98,7 @@ def test_split_validation_keeps_two_per_user_and_is_disjoint():
     kept = np.diff(train.indptr)
     assert (kept[counts >= 3] >= 2).all() and (kept[counts < 3] == counts[counts < 3]).all()
     assert valid.nnz > 0
+    assert (np.diff(valid.indptr)[counts >= 3] >= 1).all()
 
 
 def test_recall_at_k_matches_ranking_metrics():
@@ -148,7 +149,7 @@ def test_cold_notes_from_side_info_beat_tag_popularity(small_ugc):
     g = build_graph(split.train, notes.loc[~notes["note_id"].isin(cold)])
     model = GNNRecommender(**FAST).fit(g, side_info_from_graph(g))
     cold_notes = notes.set_index("note_id").loc[cold].reset_index()
-    side, stats = side_info_for_notes(g, cold_notes)
+    side, stats = side_info_for_notes(cold_notes, users=g.id_map("user"), tags=g.id_map("tag"))
     emb = model.embed_new_notes(side)
     assert emb.shape == (cold.size, 16) and stats["unknown_tags"] >= 0
     # The numpy encoder computes what the torch module computes.

@@ -1,0 +1,343 @@
+"""The batch chain: ingest → graph → weights → train → bundle → evaluate (``graphrec run CONFIG``).
+
+Each step is a function from the config and the work directory to a report, run through
+:func:`_run_step`, which makes every step
+
+* **atomic**: outputs are written to a temporary directory that replaces ``WORK/<step>`` whole
+  only when the step succeeded, so a killed run never leaves a half-written step behind;
+* **recorded**: ``WORK/<step>/_step.json`` holds the SHA-256 of every input file, the step's
+  parameters (and their hash), the report and the time taken;
+* **idempotent**: a step whose recorded inputs and parameters equal the current ones is skipped
+  ("up to date"); a changed input or parameter reruns it and everything downstream (a
+  downstream step's inputs include the upstream ``_step.json``);
+* **resumable**: after a kill, finished steps are skipped and the interrupted one restarts;
+  GNN training additionally resumes from its last epoch (checkpoints in
+  ``WORK/_checkpoints/train-<params hash>``).
+
+Steps and outputs::
+
+    ingest/    train.parquet, test.parquet (temporal split), notes.parquet, users.parquet
+    graph/     the training graph (a HeteroGraph directory)
+    weights/   graph + Swing ("note", "similar", "note"); debias_report.json (DoWhy)
+    train/     embeddings.npz (user, note, tag), encoder.npz, training.json
+    bundle/    the serving bundle (RecallEngine.load / ColdStart.from_bundle open it)
+               (each directory also holds its _step.json)
+    evaluate/  metrics.json: GNN, recall engine, popularity, ItemCF, Swing on the test split
+
+A YAML config holds :class:`ChainConfig`'s fields; ``gnn`` is a mapping of
+:class:`graphrec.model.GNNConfig` overrides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from graphrec._atomic import atomic_directory, atomic_file, sha256_file
+from graphrec._validation import check_choice, check_float, check_int
+from graphrec.exceptions import ArtifactError, InvalidParameterError
+
+__all__ = ["STEPS", "ChainConfig", "run"]
+
+logger = logging.getLogger("graphrec.pipelines")
+
+STEPS = ("ingest", "graph", "weights", "train", "bundle", "evaluate")
+_STAMP = "_step.json"
+
+
+@dataclass(frozen=True)
+class ChainConfig:
+    """Options of the chain (a YAML file of these keys; paths relative to the working directory)."""
+
+    interactions: str
+    work: str
+    notes: str | None = None
+    users: str | None = None
+    test_fraction: float = 0.2
+    k: int = 20
+    swing_top_k: int = 100
+    debias: bool = True
+    refute_simulations: int = 3
+    #: "raw" (summed event weights) or "debiased" (the DoWhy/IPS weights) on user–note edges.
+    gnn_edge_weights: str = "raw"
+    use_text: bool = True
+    gnn: dict[str, Any] = field(default_factory=dict)
+    itemcf_alpha: float = 0.2
+    steps: tuple[str, ...] = STEPS
+
+    def validated(self) -> ChainConfig:
+        check_float("test_fraction", self.test_fraction, minimum=0.0, maximum=0.9, exclusive_minimum=True)
+        check_int("k", self.k, minimum=1)
+        check_int("swing_top_k", self.swing_top_k, minimum=1)
+        check_choice("gnn_edge_weights", self.gnn_edge_weights, ("raw", "debiased"))
+        if self.gnn_edge_weights == "debiased" and not self.debias:
+            raise InvalidParameterError("gnn_edge_weights='debiased' needs debias: true")
+        unknown = [s for s in self.steps if s not in STEPS]
+        if unknown:
+            raise InvalidParameterError(f"unknown step(s) {unknown}; the chain has {list(STEPS)}")
+        from graphrec.model.gnn import GNNConfig
+
+        GNNConfig(**self.gnn).validated()  # fail before any work on a bad GNN option
+        return self
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _inputs(paths: list[Path]) -> dict[str, str]:
+    out = {}
+    for p in paths:
+        if not p.is_file():
+            raise InvalidParameterError(f"{p}: input file not found")
+        out[str(p)] = sha256_file(p)
+    return out
+
+
+def _run_step(
+    name: str, work: Path, inputs: list[Path], params: dict[str, Any], body: Callable[[Path], dict[str, Any]]
+) -> dict[str, Any]:
+    """Run ``body(tmp_dir)`` unless ``WORK/name/_step.json`` records the same inputs and params."""
+    out = work / name
+    record = {"inputs": _inputs(inputs), "params": params, "params_hash": _hash(params)}
+    stamp = out / _STAMP
+    if stamp.is_file():
+        try:
+            old = json.loads(stamp.read_text())
+        except (OSError, ValueError):
+            old = {}
+        if old.get("inputs") == record["inputs"] and old.get("params_hash") == record["params_hash"]:
+            logger.info("%s: up to date, skipped", name)
+            return {**old["report"], "skipped": True}
+    logger.info("%s: running", name)
+    t = time.perf_counter()
+    with atomic_directory(out) as tmp:
+        report = body(tmp)
+        record.update(report=report, seconds=round(time.perf_counter() - t, 3), step=name)
+        (tmp / _STAMP).write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
+    logger.info("%s: done in %.1fs", name, record["seconds"])
+    return {**report, "skipped": False, "seconds": record["seconds"]}
+
+
+# ---- steps ------------------------------------------------------------------------------------
+
+
+def _ingest(cfg: ChainConfig, work: Path) -> dict[str, Any]:
+    from graphrec.evaluate import temporal_split
+    from graphrec.io import read_interactions, read_notes, read_users, write_table
+
+    files = [Path(cfg.interactions)] + [Path(p) for p in (cfg.notes, cfg.users) if p]
+
+    def body(tmp: Path) -> dict[str, Any]:
+        interactions = read_interactions(cfg.interactions)
+        split = temporal_split(interactions, test_fraction=cfg.test_fraction)
+        write_table(split.train, tmp / "train.parquet")
+        write_table(split.test, tmp / "test.parquet")
+        report: dict[str, Any] = {
+            "rows": len(interactions),
+            "duplicates_collapsed": int(interactions.attrs.get("n_duplicates_collapsed", 0)),
+            "train_rows": len(split.train),
+            "test_rows": len(split.test),
+            "split": {"kind": split.kind, **split.params},
+        }
+        if cfg.notes:
+            notes = read_notes(cfg.notes)
+            notes = notes.assign(tags=notes["tags"].map(list))
+            write_table(notes, tmp / "notes.parquet")
+            report["notes"] = len(notes)
+        if cfg.users:
+            users = read_users(cfg.users)
+            write_table(users, tmp / "users.parquet")
+            report["users"] = len(users)
+        return report
+
+    return _run_step("ingest", work, files, {"test_fraction": cfg.test_fraction}, body)
+
+
+def _tables(work: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+    from graphrec.io import read_interactions, read_notes, read_users
+
+    d = work / "ingest"
+    notes = read_notes(d / "notes.parquet") if (d / "notes.parquet").exists() else None
+    users = read_users(d / "users.parquet") if (d / "users.parquet").exists() else None
+    return read_interactions(d / "train.parquet"), read_interactions(d / "test.parquet"), notes, users
+
+
+def _graph(cfg: ChainConfig, work: Path) -> dict[str, Any]:
+    from graphrec.graph import build_graph
+
+    def body(tmp: Path) -> dict[str, Any]:
+        train, _, notes, users = _tables(work)
+        graph = build_graph(train, notes, users=users)
+        graph.save(tmp)
+        return graph.summary()
+
+    return _run_step("graph", work, [work / "ingest" / _STAMP], {}, body)
+
+
+def _weights(cfg: ChainConfig, work: Path) -> dict[str, Any]:
+    from graphrec.graph import ENGAGES, HeteroGraph
+    from graphrec.weights import PopularityDebiaser, with_swing
+
+    params = {"swing_top_k": cfg.swing_top_k, "debias": cfg.debias, "refute_simulations": cfg.refute_simulations}
+
+    def body(tmp: Path) -> dict[str, Any]:
+        graph = with_swing(HeteroGraph.load(work / "graph"), top_k=cfg.swing_top_k)
+        graph.save(tmp / "graph")
+        report: dict[str, Any] = {"swing_pairs": graph.num_edges(("note", "similar", "note"))}
+        if cfg.debias:
+            _, _, notes, _ = _tables(work)
+            debiaser = PopularityDebiaser(refute_simulations=cfg.refute_simulations, seed=0).fit(graph, notes=notes)
+            debiaser.write_report(tmp / "debias_report.json")
+            graph.with_relation(ENGAGES, debiaser.edge_weights_).save(tmp / "graph_debiased")
+            report["debias"] = {k: debiaser.report_[k] for k in ("estimate_ate", "refutations")}
+        return report
+
+    return _run_step("weights", work, [work / "graph" / _STAMP], params, body)
+
+
+def _train(cfg: ChainConfig, work: Path, *, show_progress: bool | None) -> dict[str, Any]:
+    from graphrec.graph import HeteroGraph
+    from graphrec.model.gnn import GNNConfig, GNNRecommender
+    from graphrec.model.side_info import encode_texts, note_texts, side_info_from_graph
+
+    params = {"gnn": asdict(GNNConfig(**cfg.gnn)), "edge_weights": cfg.gnn_edge_weights, "use_text": cfg.use_text}
+    checkpoints = work / "_checkpoints" / f"train-{_hash([params, sha256_file(work / 'weights' / _STAMP)])}"
+
+    def body(tmp: Path) -> dict[str, Any]:
+        name = "graph_debiased" if cfg.gnn_edge_weights == "debiased" else "graph"
+        graph = HeteroGraph.load(work / "weights" / name)
+        _, _, notes, _ = _tables(work)
+        text = None
+        if cfg.use_text and notes is not None:
+            by_id = notes.set_index("note_id").reindex(graph.id_map("note").ids)
+            texts = note_texts(by_id)
+            if any(texts):
+                text = encode_texts(texts, cache=work / "_cache" / "text.npz", show_progress=show_progress)
+        model = GNNRecommender(GNNConfig(**cfg.gnn), checkpoint_dir=checkpoints, show_progress=show_progress)
+        model.fit(graph, side_info_from_graph(graph, text=text))
+        arrays = {"user": model.user_embeddings_, "note": model.note_embeddings_}
+        if model.tag_embeddings_ is not None:
+            arrays["tag"] = model.tag_embeddings_
+        with atomic_file(tmp / "embeddings.npz") as f, open(f, "wb") as fh:
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
+        if model.model_.encoder is not None:
+            model.note_encoder().save(tmp / "encoder.npz")
+        log = asdict(model.log_)
+        (tmp / "training.json").write_text(json.dumps(log, indent=2))
+        return {k: log[k] for k in ("epochs_run", "best_epoch", "best_valid_recall", "train_seconds")}
+
+    return _run_step("train", work, [work / "weights" / _STAMP], params, body)
+
+
+def _bundle(cfg: ChainConfig, work: Path) -> dict[str, Any]:
+    from graphrec.graph import AUTHORED, HAS_TAG, SIMILAR, HeteroGraph, recency_matrix
+    from graphrec.index import write_bundle
+    from graphrec.model.encoder import NoteEncoder
+
+    def body(tmp: Path) -> dict[str, Any]:
+        graph = HeteroGraph.load(work / "weights" / "graph")
+        train, _, _, _ = _tables(work)
+        with np.load(work / "train" / "embeddings.npz", allow_pickle=False) as z:
+            embeddings = {k: z[k] for k in z.files}
+        encoder_path = work / "train" / "encoder.npz"
+        ids = {t: graph.id_map(t) for t in graph.node_types}
+        write_bundle(
+            tmp,
+            ids=ids,
+            embeddings=embeddings,
+            history=recency_matrix(train, ids["user"], ids["note"]),
+            similar=graph.relation(SIMILAR),
+            note_tags=graph.relation(HAS_TAG) if graph.has_relation(HAS_TAG) else None,
+            authored=graph.relation(AUTHORED) if graph.has_relation(AUTHORED) else None,
+            encoder=NoteEncoder.load(encoder_path) if encoder_path.exists() else None,
+            config={"embeddings": "gnn", "chain": asdict(cfg)},
+        )
+        return {"users": len(ids["user"]), "notes": len(ids["note"])}
+
+    return _run_step("bundle", work, [work / "train" / _STAMP, work / "weights" / _STAMP], {}, body)
+
+
+def _evaluate(cfg: ChainConfig, work: Path, *, show_progress: bool | None) -> dict[str, Any]:
+    from graphrec.evaluate import ItemCFRecommender, MostPopular, SwingRecommender, evaluate_scorer, relevance_matrix
+    from graphrec.graph import HeteroGraph
+    from graphrec.recall import RecallEngine
+
+    params = {"k": cfg.k, "itemcf_alpha": cfg.itemcf_alpha, "swing_top_k": cfg.swing_top_k}
+
+    def body(tmp: Path) -> dict[str, Any]:
+        graph = HeteroGraph.load(work / "graph")
+        train_df, test_df, _, _ = _tables(work)
+        users, notes = graph.id_map("user"), graph.id_map("note")
+        train, _ = relevance_matrix(train_df, users, notes)
+        test, dropped = relevance_matrix(test_df, users, notes)
+        with np.load(work / "train" / "embeddings.npz", allow_pickle=False) as z:
+            ue, ne = z["user"], z["note"]
+        ks = (cfg.k,)
+        results: dict[str, dict[str, float]] = {}
+        baselines: dict[str, Any] = {
+            "popularity": MostPopular(),
+            f"itemcf (alpha={cfg.itemcf_alpha})": ItemCFRecommender(top_k=cfg.swing_top_k, alpha=cfg.itemcf_alpha),
+            "swing": SwingRecommender(top_k=cfg.swing_top_k),
+        }
+        for name, model in baselines.items():
+            results[name] = evaluate_scorer(model.fit(train).score, train, test, ks=ks, show_progress=show_progress)
+        results["gnn (embeddings)"] = evaluate_scorer(lambda b: ue[b] @ ne.T, train, test, ks=ks, show_progress=show_progress)
+        engine = RecallEngine.load(work / "bundle")
+        results["recall engine (all channels)"] = evaluate_scorer(
+            _engine_scorer(engine, users, len(notes), cfg.k), train, test, ks=ks, show_progress=show_progress
+        )
+        report = {"metrics": results, "test_pairs_dropped": dropped, "k": cfg.k}
+        (tmp / "metrics.json").write_text(json.dumps(report, indent=2, sort_keys=True))
+        return report
+
+    inputs = [work / s / _STAMP for s in ("ingest", "train", "bundle")]
+    return _run_step("evaluate", work, inputs, params, body)
+
+
+def _engine_scorer(engine: Any, user_map: Any, n_notes: int, k: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Adapt the engine's top-k recall to the harness's scorer interface (rank as score)."""
+    note_map = engine.bundle.ids["note"]
+
+    def score(users: np.ndarray) -> np.ndarray:
+        res = engine.recall(list(user_map.ids[users]), k=k)
+        out = np.full((len(users), n_notes), -np.inf, dtype=np.float32)
+        for r in range(len(users)):
+            valid = np.isfinite(res.scores[r])
+            out[r, note_map.index(res.ids[r][valid])] = np.arange(int(valid.sum()), 0, -1)
+        return out
+
+    return score
+
+
+def run(config: ChainConfig, *, show_progress: bool | None = None) -> dict[str, Any]:
+    """Run the chain's ``config.steps`` in order; returns each step's report (see the docstring)."""
+    cfg = config.validated()
+    work = Path(cfg.work)
+    work.mkdir(parents=True, exist_ok=True)
+    bodies: dict[str, Callable[[], dict[str, Any]]] = {
+        "ingest": lambda: _ingest(cfg, work),
+        "graph": lambda: _graph(cfg, work),
+        "weights": lambda: _weights(cfg, work),
+        "train": lambda: _train(cfg, work, show_progress=show_progress),
+        "bundle": lambda: _bundle(cfg, work),
+        "evaluate": lambda: _evaluate(cfg, work, show_progress=show_progress),
+    }
+    reports: dict[str, Any] = {}
+    for step in STEPS:
+        if step not in cfg.steps:
+            continue
+        missing = [s for s in STEPS[: STEPS.index(step)] if not (work / s / _STAMP).is_file()]
+        if missing:
+            raise ArtifactError(f"{work}: step {step!r} needs the output of {missing}; run those steps first")
+        reports[step] = bodies[step]()
+    return reports
