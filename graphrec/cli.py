@@ -91,7 +91,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"\ncold start: first audience of a new note by {note['author_id']} tagged {note['tags']}: {note['title']!r}")
     print(
         format_table(
-            ["user", "score", "fallback"], [[a["user_id"], a["score"], "yes" if a["fallback"] else "no"] for a in cs["audience"]]
+            ["user", "score", "fallback"],
+            [[a["user_id"], a["score"], "yes" if a["fallback"] else "no"] for a in cs["audience"]],
         )
     )
     deb = steps["weights"].get("debias")

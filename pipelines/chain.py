@@ -291,7 +291,9 @@ def _evaluate(cfg: ChainConfig, work: Path, *, show_progress: bool | None) -> di
         }
         for name, model in baselines.items():
             results[name] = evaluate_scorer(model.fit(train).score, train, test, ks=ks, show_progress=show_progress)
-        results["gnn (embeddings)"] = evaluate_scorer(lambda b: ue[b] @ ne.T, train, test, ks=ks, show_progress=show_progress)
+        results["gnn (embeddings)"] = evaluate_scorer(
+            lambda b: ue[b] @ ne.T, train, test, ks=ks, show_progress=show_progress
+        )
         engine = RecallEngine.load(work / "bundle")
         results["recall engine (all channels)"] = evaluate_scorer(
             _engine_scorer(engine, users, len(notes), cfg.k), train, test, ks=ks, show_progress=show_progress

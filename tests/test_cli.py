@@ -69,7 +69,13 @@ def test_demo_on_bundled_sample(tmp_path):
     assert "recall@20" in proc.stdout and "cold start: first audience" in proc.stdout
     report = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     metrics = report["metrics"]
-    assert set(metrics) == {"popularity", "itemcf (alpha=0.2)", "swing", "gnn (embeddings)", "recall engine (all channels)"}
+    assert set(metrics) == {
+        "popularity",
+        "itemcf (alpha=0.2)",
+        "swing",
+        "gnn (embeddings)",
+        "recall engine (all channels)",
+    }
     for m in metrics.values():
         assert {"recall@20", "ndcg@20", "long_tail_recall@20", "coverage@20", "gini@20"} <= set(m)
     assert (tmp_path / "demo" / "weights" / "debias_report.json").is_file()

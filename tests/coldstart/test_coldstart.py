@@ -1,0 +1,166 @@
+"""Cold start: seeds, fallback, look-alike, round simulation, tuning, bundle and CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from graphrec.cli import main
+from graphrec.coldstart import Boosts, ColdStart, tune_boosts, tune_lookalike
+from graphrec.coldstart.experiment import cold_start_from_model, truth_sets
+from graphrec.evaluate import cold_note_split
+from graphrec.evaluate.coldstart import audience_metrics, baseline_audiences, simulate_rounds
+from graphrec.exceptions import InvalidParameterError
+from graphrec.graph import AUTHORED, HAS_TAG, build_graph, recency_matrix
+from graphrec.index import write_bundle
+from graphrec.io import validate_interactions, validate_notes
+from graphrec.model import GNNRecommender, side_info_for_notes, side_info_from_graph
+
+
+@pytest.fixture(scope="module")
+def setup(small_ugc):
+    interactions = validate_interactions(small_ugc.interactions)
+    notes = validate_notes(small_ugc.notes)
+    split = cold_note_split(interactions, fraction=0.2, seed=0)
+    cold_ids = np.asarray(split.held_out_notes)
+    graph = build_graph(split.train, notes.loc[~notes["note_id"].isin(cold_ids)])
+    model = GNNRecommender(dim=16, epochs=8, batch_size=512, lr=1e-2, show_progress=False).fit(
+        graph, side_info_from_graph(graph)
+    )
+    cold = cold_start_from_model(model, graph, split.train, candidates=200)
+    rows = notes.set_index("note_id").loc[cold_ids].reset_index()
+    side, _ = side_info_for_notes(rows, users=graph.id_map("user"), tags=graph.id_map("tag"))
+    truth = truth_sets(split.test, cold_ids, graph)
+    return {"graph": graph, "model": model, "cold": cold, "side": side, "truth": truth, "split": split, "rows": rows}
+
+
+def test_audience_metrics_by_hand():
+    exposed = [np.array([1, 2, 3]), np.array([4, 5, 6]), np.array([7])]
+    truth = [np.array([2, 9]), np.array([], dtype=np.int64), np.array([8])]
+    m = audience_metrics(exposed, truth, budget=3)
+    assert m["precision@3"] == pytest.approx((1 / 3 + 0) / 2)
+    assert m["recall@3"] == pytest.approx((1 / 2 + 0) / 2)
+    assert m["hit_rate@3"] == pytest.approx(0.5) and m["n_notes"] == 2
+
+
+def test_seeds_beat_tag_match_and_random(setup):
+    cold, side, truth = setup["cold"], setup["side"], setup["truth"]
+    seeds = cold.seeds(side, 20)
+    assert all(len(u) == 20 and not fb for u, _, fb in seeds)
+    assert all((np.diff(s) <= 1e-12).all() for _, s, _ in seeds)  # best first
+    ours = audience_metrics([u for u, _, _ in seeds], truth, budget=20)
+    base = baseline_audiences(cold.history, side, budget=20, note_tags=setup["graph"].relation(HAS_TAG))
+    tag = audience_metrics(base["tag_match"], truth, budget=20)
+    rnd = audience_metrics(base["random_active"], truth, budget=20)
+    assert ours["precision@20"] > tag["precision@20"] > rnd["precision@20"]
+
+
+def test_rounds_never_reexpose_and_lookalike_needs_positives(setup):
+    cold, side, truth = setup["cold"], setup["side"], setup["truth"]
+    rounds = simulate_rounds(cold, side, truth, budget=15, rounds=3)
+    for j in range(side.n_notes):
+        seen = np.concatenate([rounds[r][j] for r in range(3)])
+        assert np.unique(seen).size == seen.size
+    cands = cold.candidate_features(side)
+    emb = cold.encoder(side)
+    first, _ = cands[0].rank(cold.boosts.vector(), 15)
+    users, _, continued = cold.lookalike(emb[0], np.empty(0, np.int64), first, 15, seed_candidates=cands[0])
+    nxt, _ = cands[0].rank(cold.boosts.vector(), 30)
+    assert continued and users.tolist() == nxt[15:].tolist()
+    users, scores, continued = cold.lookalike(emb[0], first[:2], first, 15, seed_candidates=cands[0])
+    assert not continued and users.size == 15 and not np.isin(users, first).any()
+
+
+def test_no_side_info_falls_back_and_is_flagged(setup):
+    cold, graph = setup["cold"], setup["graph"]
+    empty = pd.DataFrame({"note_id": ["blank", "tagged"], "tags": [[], [graph.id_map("tag").ids[0], "never-seen"]]})
+    side, stats = cold.side_info(empty)
+    assert stats["unknown_tags"] == 1
+    table = cold.plan(empty, 5)
+    assert list(table.columns) == ["note_id", "user_id", "score", "round", "fallback"]
+    flags = table.groupby("note_id")["fallback"].first()
+    assert bool(flags["blank"]) and not bool(flags["tagged"])
+    assert (table.groupby("note_id").size() == 5).all()
+    with pytest.raises(Exception, match="note_id"):
+        cold.plan(pd.DataFrame({"tags": [[]]}), 5)
+
+
+def test_tuning_never_worse_than_start(setup):
+    cold, side, truth = setup["cold"], setup["side"], setup["truth"]
+    res = tune_boosts(cold, side, truth, budget=20, n_trials=8, seed=0)
+    assert res.best_recall >= res.default_recall and isinstance(res.boosts, Boosts)
+    la = tune_lookalike(cold, side, truth, budget=20, n_trials=4, seed=0)
+    assert la.best_recall >= la.default_recall - 1e-12
+    assert {t["number"] for t in la.trials} == set(range(4))
+
+
+def test_bad_parameters(setup):
+    with pytest.raises(InvalidParameterError, match="author"):
+        Boosts(author=-1.0).vector()
+    cold = setup["cold"]
+    with pytest.raises(InvalidParameterError, match="user_embeddings"):
+        ColdStart(user_ids=cold.user_ids, user_embeddings=np.zeros((2, 4)), history=cold.history, encoder=cold.encoder)
+
+
+def test_bundle_and_cli(setup, tmp_path):
+    graph, model, split = setup["graph"], setup["model"], setup["split"]
+    ids = {t: graph.id_map(t) for t in graph.node_types}
+    write_bundle(
+        tmp_path / "b",
+        ids=ids,
+        embeddings={"user": model.user_embeddings_, "note": model.note_embeddings_},
+        history=recency_matrix(split.train, ids["user"], ids["note"]),
+        note_tags=graph.relation(HAS_TAG),
+        authored=graph.relation(AUTHORED),
+        encoder=model.note_encoder(),
+    )
+    from_bundle = ColdStart.from_bundle(tmp_path / "b", candidates=200)
+    a = from_bundle.seeds(setup["side"], 10)
+    b = setup["cold"].seeds(setup["side"], 10)
+    assert all(x[0].tolist() == y[0].tolist() for x, y in zip(a, b))
+    notes_path = tmp_path / "new.jsonl"
+    setup["rows"].iloc[:3].assign(note_id=["n1", "n2", "n3"]).to_json(notes_path, orient="records", lines=True)
+    out = tmp_path / "aud.csv"
+    assert (
+        main(
+            [
+                "coldstart",
+                "--bundle",
+                str(tmp_path / "b"),
+                "--notes",
+                str(notes_path),
+                "--budget",
+                "7",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["note_id", "user_id", "score", "round", "fallback"] and len(table) == 21
+    # A bundle without an encoder cannot embed new notes: a clear error, exit status 2.
+    write_bundle(
+        tmp_path / "plain",
+        ids=ids,
+        embeddings={"user": model.user_embeddings_, "note": model.note_embeddings_},
+        history=sp.csr_matrix((len(ids["user"]), len(ids["note"])), dtype=np.float32),
+    )
+    assert (
+        main(
+            [
+                "coldstart",
+                "--bundle",
+                str(tmp_path / "plain"),
+                "--notes",
+                str(notes_path),
+                "--budget",
+                "7",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
