@@ -108,7 +108,7 @@ def _run_step(
 ) -> dict[str, Any]:
     """Run ``body(tmp_dir)`` unless ``WORK/name/_step.json`` records the same inputs and params."""
     out = work / name
-    record = {"inputs": _inputs(inputs), "params": params, "params_hash": _hash(params)}
+    record: dict[str, Any] = {"inputs": _inputs(inputs), "params": params, "params_hash": _hash(params)}
     stamp = out / _STAMP
     if stamp.is_file():
         try:

@@ -69,14 +69,14 @@ def test_rounds_never_reexpose_and_lookalike_needs_positives(setup):
     users, _, continued = cold.lookalike(emb[0], np.empty(0, np.int64), first, 15, seed_candidates=cands[0])
     nxt, _ = cands[0].rank(cold.boosts.vector(), 30)
     assert continued and users.tolist() == nxt[15:].tolist()
-    users, scores, continued = cold.lookalike(emb[0], first[:2], first, 15, seed_candidates=cands[0])
+    users, _, continued = cold.lookalike(emb[0], first[:2], first, 15, seed_candidates=cands[0])
     assert not continued and users.size == 15 and not np.isin(users, first).any()
 
 
 def test_no_side_info_falls_back_and_is_flagged(setup):
     cold, graph = setup["cold"], setup["graph"]
     empty = pd.DataFrame({"note_id": ["blank", "tagged"], "tags": [[], [graph.id_map("tag").ids[0], "never-seen"]]})
-    side, stats = cold.side_info(empty)
+    _, stats = cold.side_info(empty)
     assert stats["unknown_tags"] == 1
     table = cold.plan(empty, 5)
     assert list(table.columns) == ["note_id", "user_id", "score", "round", "fallback"]
