@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,spark,text]'
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,spark,text,coldstart,notebooks]'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -16,6 +16,7 @@ _WHERE = {
     "NoteEncoder": "graphrec.model.encoder",
     "SideInfo": "graphrec.model.side_info",
     "encode_texts": "graphrec.model.side_info",
+    "note_texts": "graphrec.model.side_info",
     "side_info_for_notes": "graphrec.model.side_info",
     "side_info_from_graph": "graphrec.model.side_info",
     "PureSVD": "graphrec.model.svd",
