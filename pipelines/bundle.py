@@ -1,7 +1,8 @@
 """Job: build a serving bundle (embeddings, faiss indexes, Swing neighbours, history) for recall.
 
-Embeddings come from :class:`graphrec.model.PureSVD` until the GNN lands; tag embeddings are the
-mean of their notes'. Config keys: ``interactions``, ``notes`` (paths), ``out`` (directory),
+This is the quick, training-free bundle: embeddings from :class:`graphrec.model.PureSVD` (a
+closed-form peer of the GNN), tag embeddings the mean of their notes', no note encoder (so no
+cold start). The batch chain (:mod:`pipelines.chain`, ``graphrec run``) builds GNN bundles. Config keys: ``interactions``, ``notes`` (paths), ``out`` (directory),
 ``dim``, ``swing_top_k``.
 """
 

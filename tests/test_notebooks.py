@@ -29,7 +29,9 @@ def test_stored_without_outputs(path):
 def test_runs_top_to_bottom(path, tmp_path, monkeypatch):
     book = nbformat.read(path, as_version=4)
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    client = nbclient.NotebookClient(book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(REPO)}})
+    client = nbclient.NotebookClient(
+        book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}
+    )
     client.execute()
     errors = [o for c in book.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors

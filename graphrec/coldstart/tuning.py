@@ -42,6 +42,14 @@ class TuningResult:
         return Boosts(**self.params)
 
 
+def _checked(budget: int, n_trials: int, max_weight: float) -> tuple[int, int, float]:
+    return (
+        check_int("budget", budget, minimum=1),
+        check_int("n_trials", n_trials, minimum=1),
+        check_float("max_weight", max_weight, minimum=0.0, exclusive_minimum=True),
+    )
+
+
 def _study(seed: int) -> Any:
     try:
         import optuna
@@ -62,9 +70,7 @@ def tune_boosts(
     seed: int = 0,
 ) -> TuningResult:
     """Search boost weights that maximise mean recall@``budget`` of round-1 seeds on ``truth``."""
-    budget = check_int("budget", budget, minimum=1)
-    n_trials = check_int("n_trials", n_trials, minimum=1)
-    max_weight = check_float("max_weight", max_weight, minimum=0.0, exclusive_minimum=True)
+    budget, n_trials, max_weight = _checked(budget, n_trials, max_weight)
     cands = cold.candidate_features(side)
     keep = [j for j, t in enumerate(truth) if len(t)]
     if not keep:
@@ -103,9 +109,7 @@ def tune_lookalike(
     """Search the look-alike weights for the best cumulative recall after two rounds (sets them on ``cold``)."""
     from graphrec.evaluate.coldstart import audience_metrics, simulate_rounds
 
-    budget = check_int("budget", budget, minimum=1)
-    n_trials = check_int("n_trials", n_trials, minimum=1)
-    max_weight = check_float("max_weight", max_weight, minimum=0.0, exclusive_minimum=True)
+    budget, n_trials, max_weight = _checked(budget, n_trials, max_weight)
     cands = cold.candidate_features(side)
     start = {p: getattr(cold, p) for p in LOOKALIKE_PARAMS}
 

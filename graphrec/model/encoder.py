@@ -5,7 +5,7 @@
 computes exactly what :class:`graphrec.model.gnn.SideInfoEncoder` computes in torch::
 
     h = P text + mean(tag0[tags]) + user0[author]
-    s = h + W_out relu(W_h h + b_h) + b_out
+    s = h + W_out relu(W_h h + b_h) + b_out      (then s / |s| when ``normalize``)
 
 where ``tag0`` / ``user0`` are the GNN's layer-0 tag and user embeddings. Notes with no usable
 side-info (:meth:`~graphrec.model.side_info.SideInfo.usable`) get a zero vector.
@@ -40,6 +40,8 @@ class NoteEncoder:
     w_out: np.ndarray
     b_out: np.ndarray
     w_text: np.ndarray | None = None
+    #: Return unit vectors (models trained with cosine similarity).
+    normalize: bool = False
 
     @property
     def dim(self) -> int:
@@ -77,7 +79,10 @@ class NoteEncoder:
             known = a >= 0
             h[known] += self.user0[a[known]]
         hidden = np.maximum(h @ self.w_hidden.T + self.b_hidden, 0.0)
-        out = (h + hidden @ self.w_out.T + self.b_out).astype(np.float32)
+        out = h + hidden @ self.w_out.T + self.b_out
+        if self.normalize:
+            out = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        out = out.astype(np.float32)
         out[~side.usable()] = 0.0
         return out
 
@@ -86,6 +91,7 @@ class NoteEncoder:
         arrays = {name: getattr(self, name) for name in _ARRAYS}
         if self.w_text is not None:
             arrays["w_text"] = self.w_text
+        arrays["normalize"] = np.array(self.normalize)
         with atomic_file(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
 
@@ -101,7 +107,11 @@ class NoteEncoder:
         missing = [k for k in _ARRAYS if k not in arrays]
         if missing:
             raise ArtifactError(f"{p}: note encoder lacks {missing}")
-        enc = cls(**{k: arrays[k] for k in _ARRAYS}, w_text=arrays.get("w_text"))
+        enc = cls(
+            **{k: arrays[k] for k in _ARRAYS},
+            w_text=arrays.get("w_text"),
+            normalize=bool(arrays["normalize"]) if "normalize" in arrays else False,
+        )
         d = enc.dim
         shapes_ok = (
             enc.user0.shape[1:] == (d,)

@@ -25,7 +25,9 @@ A brand-new note has no ID embedding and no edges; its embedding is ``s(n)`` alo
 ``cold_weight``): the same softmax with every positive note replaced by ``s(n)``, in the
 spirit of DropoutNet. Without any side-info the model is a weighted (heterogeneous) LightGCN.
 
-**Losses.** ``"softmax"`` (default): sampled softmax with in-batch negatives at temperature
+**Losses.** ``similarity`` is ``"dot"`` (raw inner products) or ``"cosine"`` (unit vectors
+in the loss, and exported as unit vectors so inner-product serving ranks by cosine).
+``"softmax"`` (default): sampled softmax with in-batch negatives at temperature
 ``temperature`` plus ``extra_negatives`` uniform ones shared by the batch, logQ-corrected for
 the popularity of in-batch negatives. ``"bpr"``: one uniform negative per positive. Options:
 ``cl_weight > 0`` adds the XSimGCL regulariser (uniform noise of size ``cl_eps`` added at every
@@ -92,6 +94,7 @@ class GNNConfig:
     dim: int = 64
     layers: int = 3
     loss: str = "softmax"
+    similarity: str = "dot"
     temperature: float = 0.15
     extra_negatives: int = 1024
     logq: bool = True
@@ -118,6 +121,7 @@ class GNNConfig:
         check_int("dim", self.dim, minimum=1)
         check_int("layers", self.layers, minimum=0)
         check_choice("loss", self.loss, ("softmax", "bpr"))
+        check_choice("similarity", self.similarity, ("dot", "cosine"))
         check_float("temperature", self.temperature, minimum=0.0, exclusive_minimum=True)
         check_int("extra_negatives", self.extra_negatives, minimum=0)
         check_int("batch_size", self.batch_size, minimum=2)
@@ -546,6 +550,7 @@ class GNNRecommender:
             w_out=arr(enc.out.weight),
             b_out=arr(enc.out.bias),
             w_text=arr(enc.text.weight) if enc.text is not None else None,
+            normalize=self.config.similarity == "cosine",
         )
 
     def embed_new_notes(self, side_info: SideInfo) -> np.ndarray:
@@ -634,6 +639,8 @@ class GNNRecommender:
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """In-batch sampled softmax (+ shared uniform negatives); positives on the diagonal."""
         cfg = self.config
+        if cfg.similarity == "cosine":
+            ue, ie = F.normalize(ue, dim=1), F.normalize(ie, dim=1)
         logits = ue @ ie.T / cfg.temperature
         # another row's positive that is this row's positive too is not a negative
         same = it.unsqueeze(0) == it.unsqueeze(1)
@@ -646,7 +653,10 @@ class GNNRecommender:
         extra = None
         if cfg.extra_negatives and final is not None:
             extra = torch.from_numpy(rng.integers(0, n_notes, size=cfg.extra_negatives)).to(ue.device)
-            more = ue @ final[self.model_.n_users + extra].T / cfg.temperature
+            negatives = final[self.model_.n_users + extra]
+            if cfg.similarity == "cosine":
+                negatives = F.normalize(negatives, dim=1)
+            more = ue @ negatives.T / cfg.temperature
             if cfg.pda_gamma:
                 more = more + cfg.pda_gamma * log_pop[extra].unsqueeze(0)
             logits = torch.cat([logits, more], dim=1)
@@ -658,6 +668,8 @@ class GNNRecommender:
         self.model_.eval()
         x0 = self.model_.layer0(self._side_all())
         final, _ = self.model_.propagate(x0, adj)
+        if self.config.similarity == "cosine":  # served by inner product: store unit vectors
+            final = F.normalize(final, dim=1)
         nu, nn_ = self.model_.n_users, self.model_.n_notes
         return final[:nu], final[nu : nu + nn_]
 

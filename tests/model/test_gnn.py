@@ -133,10 +133,17 @@ def test_fit_beats_popularity_and_is_reproducible(small_tables):
     assert model.tag_embeddings_ is not None and model.tag_embeddings_.shape == (g.num_nodes("tag"), 16)
 
 
-@pytest.mark.parametrize("options", [{"loss": "bpr"}, {"cl_weight": 0.1}, {"pda_gamma": 0.1}, {"similar_weight": 1.0}])
+@pytest.mark.parametrize(
+    "options",
+    [{"loss": "bpr"}, {"cl_weight": 0.1}, {"pda_gamma": 0.1}, {"similar_weight": 1.0}, {"similarity": "cosine"}],
+)
 def test_loss_options_train(graph, options):
-    model = GNNRecommender(**{**FAST, "epochs": 2}, **options).fit(graph)
+    model = GNNRecommender(**{**FAST, "epochs": 2}, **options).fit(graph, side_info_from_graph(graph))
     assert np.isfinite(model.user_embeddings_).all() and np.isfinite(model.log_.history[-1]["loss"])
+    if options.get("similarity") == "cosine":  # exported as unit vectors, new notes too
+        np.testing.assert_allclose(np.linalg.norm(model.note_embeddings_, axis=1), 1.0, rtol=1e-5)
+        new = model.embed_new_notes(side_info_from_graph(graph))
+        np.testing.assert_allclose(np.linalg.norm(new[new.any(axis=1)], axis=1), 1.0, rtol=1e-5)
 
 
 def test_cold_notes_from_side_info_beat_tag_popularity(small_ugc):
