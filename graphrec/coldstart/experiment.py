@@ -2,8 +2,9 @@
 
 :func:`run_experiment` is what ``benchmarks/coldstart_rounds.py``, notebook 4 and the demo run:
 
-1. ``train`` (everything but the cold test notes) loses a further ``tune_fraction`` of its notes,
-   whole: the *tuning notes*; the GNN trains on the rest with side-info (text, tags, authors);
+1. ``train`` (everything but the cold test notes) loses a further ``tune_fraction`` of its notes
+   with at least ``min_engagements`` engaged users (use the rule that picked the test notes, so
+   tuning sees the same population), whole: the *tuning notes*; the GNN trains on the rest with side-info (text, tags, authors);
 2. boosts, then look-alike weights, are tuned (:func:`graphrec.coldstart.tune_boosts`,
    :func:`graphrec.coldstart.tune_lookalike`) on the tuning notes;
 3. the cold test notes are replayed in rounds (:func:`graphrec.evaluate.coldstart.simulate_rounds`)
@@ -75,6 +76,7 @@ def run_experiment(
     *,
     budget: int,
     tune_fraction: float = 0.1,
+    min_engagements: int = 1,
     n_trials: int = 40,
     lookalike_trials: int = 15,
     gnn: GNNConfig | None = None,
@@ -85,7 +87,7 @@ def run_experiment(
 ) -> dict[str, Any]:
     """Run the protocol of the module docstring; returns metrics per method and round, and timings."""
     t0 = time.perf_counter()
-    tune_split = cold_note_split(train, fraction=tune_fraction, seed=seed + 1)
+    tune_split = cold_note_split(train, fraction=tune_fraction, min_engagements=min_engagements, seed=seed + 1)
     tune_ids = np.asarray(tune_split.held_out_notes)
     held = np.concatenate([np.asarray(cold_ids), tune_ids])
     warm_notes = notes.loc[~notes["note_id"].isin(held)].reset_index(drop=True)
