@@ -87,7 +87,8 @@ def tune_boosts(
         return recall(Boosts(embedding=1.0, **values))
 
     study = _study(seed)
-    study.enqueue_trial({f: min(max(getattr(cold.boosts, f), 1e-3), max_weight) for f in FEATURES[1:]})  # start from the current boosts
+    # Start from the current boosts (clamped into the search range).
+    study.enqueue_trial({f: min(max(getattr(cold.boosts, f), 1e-3), max_weight) for f in FEATURES[1:]})
     study.optimize(objective, n_trials=n_trials)
     best = {"embedding": 1.0, **study.best_params}
     trials = [{"number": t.number, "value": t.value, **t.params} for t in study.trials]
