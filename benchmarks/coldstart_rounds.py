@@ -79,6 +79,7 @@ def _lastfm(args: argparse.Namespace, cfg: GNNConfig) -> dict[str, Any]:
         notes,
         np.asarray(split.held_out_notes),
         budget=20,
+        min_engagements=5,
         gnn=cfg,
         n_trials=args.trials,
         text_cache=args.cache / "lastfm.npz",
