@@ -10,8 +10,10 @@ weights, or the debiased weights of :mod:`graphrec.weights`), ``note–has_tag�
 ``tag_weight`` and ``note–similar–note`` (Swing, symmetrised) scaled by ``similar_weight``.
 ``A = D^-1/2 W D^-1/2`` is propagated with PyTorch Geometric's :class:`~torch_geometric.nn.LGConv`
 (``normalize=False``) over a ``torch.sparse`` CSR matrix, so no pyg-lib/torch-sparse is needed.
-Because ``A`` is symmetric, the backward pass is ``A @ grad`` again (3x faster on CPU than
-torch's generic transpose path); :class:`SymmetricLGConv` does that. The output is LightGCN's
+Because ``A`` is symmetric, the backward pass is ``A @ grad`` again, one more sparse product
+like the forward's, instead of torch's generic path through the transpose (on Gowalla, 2 CPU
+cores: 0.77 s for the 3-layer backward that way, against 0.22 s for the 3-layer forward);
+:class:`SymmetricLGConv` does that. The output is LightGCN's
 layer mean ``(e0 + A e0 + ... + A^L e0) / (L + 1)``. Relation coefficients are the "typed
 projection": one scalar per relation, cheap and easy to reason about (a per-relation matrix
 buys little once propagation is linear).
