@@ -458,7 +458,6 @@ class GNNRecommender:
             raise InvalidParameterError(f"side_info covers {side_info.n_notes} notes; the graph has {n_notes}")
         side = side_info if side_info is not None and not side_info.empty else None
         text_dim = int(side.text.shape[1]) if side is not None and side.text is not None else 0
-        self._n_tags_graph = graph.num_nodes("tag") if "tag" in graph.node_types else 0
         self.model_ = HeteroLightGCN(n_users, n_notes, n_tags, cfg.dim, cfg.layers, text_dim, side is not None).to(
             device
         )
@@ -501,7 +500,7 @@ class GNNRecommender:
             log.epochs_run = epoch + 1
             entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - t0}
             if validation is not None and validation.nnz and (epoch + 1) % cfg.eval_every == 0:
-                users, notes = self._embed(adj)
+                users, notes, _ = self._embed(adj)
                 entry["valid_recall@20"] = recall_at_k(users, notes, binary, sp.csr_matrix(validation), k=20)
                 if not entry["valid_recall@20"] <= log.best_valid_recall:  # first or better
                     log.best_valid_recall, log.best_epoch, bad = entry["valid_recall@20"], epoch + 1, 0
@@ -521,17 +520,10 @@ class GNNRecommender:
             self.model_.load_state_dict(best_state)
         log.train_seconds = time.perf_counter() - t0
         self.log_ = log
-        users, notes = self._embed(adj)
+        users, notes, tags = self._embed(adj)
         self.user_embeddings_ = users.cpu().numpy()
         self.note_embeddings_ = notes.cpu().numpy()
-        with torch.no_grad():
-            x0 = self.model_.layer0(self._side_all())
-            final, _ = self.model_.propagate(x0, adj)
-        self.tag_embeddings_ = final[offsets["tag"] : offsets["end"]].cpu().numpy() if n_tags else None
-        self.cold_note_embeddings_ = (
-            self._side_all().detach().cpu().numpy() if self._side_tensors is not None else None  # type: ignore[union-attr]
-        )
-        self._adj = adj
+        self.tag_embeddings_ = tags.cpu().numpy() if n_tags else None
         return self
 
     def note_encoder(self) -> NoteEncoder:
@@ -666,14 +658,15 @@ class GNNRecommender:
         return F.cross_entropy(logits, target), extra
 
     @torch.no_grad()
-    def _embed(self, adj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _embed(self, adj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Final user, note and tag embeddings (one propagation)."""
         self.model_.eval()
         x0 = self.model_.layer0(self._side_all())
         final, _ = self.model_.propagate(x0, adj)
         if self.config.similarity == "cosine":  # served by inner product: store unit vectors
             final = F.normalize(final, dim=1)
         nu, nn_ = self.model_.n_users, self.model_.n_notes
-        return final[:nu], final[nu : nu + nn_]
+        return final[:nu], final[nu : nu + nn_], final[nu + nn_ :]
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
