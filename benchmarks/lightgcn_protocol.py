@@ -13,7 +13,8 @@ it the same way, so the ratio of the two is measured in one run.
 
 Usage::
 
-    python benchmarks/lightgcn_protocol.py --data DIR [--device cpu|cuda] [--epochs N] --out FILE.json
+    python benchmarks/lightgcn_protocol.py --data DIR [--device cpu|cuda] [--epochs N] [--set KEY=VALUE ...] \
+        --out FILE.json
 """
 
 from __future__ import annotations
@@ -128,6 +129,19 @@ def train_stock(
     return emb[:nu], emb[nu:], {"train_seconds": seconds, "epochs_run": epochs}
 
 
+def _overrides(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings as GNNConfig fields, each value cast to the field's default's type."""
+    defaults = GNNConfig()
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not hasattr(defaults, key):
+            raise SystemExit(f"--set {pair!r}: expected KEY=VALUE with KEY a GNNConfig field")
+        kind = type(getattr(defaults, key))
+        out[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="directory with train.txt and test.txt")
@@ -138,13 +152,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", choices=["none", "stock"], default="none")
     ap.add_argument("--baseline-epochs", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a GNNConfig field (repeatable), e.g. --set similarity=cosine --set temperature=0.1",
+    )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
     train, test = load(args.data)
-    cfg = GNNConfig(epochs=args.epochs, dim=args.dim, device=args.device, seed=args.seed)
+    cfg = GNNConfig(epochs=args.epochs, dim=args.dim, device=args.device, seed=args.seed, **_overrides(args.set))
     users, notes, info = train_ours(train, cfg)
     result: dict[str, Any] = {"data": str(args.data), "config": cfg.__dict__, **info}
     served = serve(users, notes, train, test)

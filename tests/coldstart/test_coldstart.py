@@ -57,6 +57,34 @@ def test_seeds_beat_tag_match_and_random(setup):
     assert ours["precision@20"] > tag["precision@20"] > rnd["precision@20"]
 
 
+def test_candidate_features_match_a_loop_reference(setup):
+    """Tag and author features recomputed user by user from the history (the docstring's formulas)."""
+    cold, side, graph = setup["cold"], setup["side"], setup["graph"]
+    hist = sp.csr_matrix(cold.history)
+    note_tags = sp.csr_matrix(graph.relation(HAS_TAG))
+    authored = sp.csr_matrix(graph.relation(AUTHORED))
+    emb = cold.encoder(side)
+    for j, c in list(enumerate(cold.candidate_features(side)))[:5]:
+        tags = side.tags[j].indices
+        author = int(side.authors[j])
+        carriers = {t: note_tags[:, t].nonzero()[0] for t in tags}  # notes with tag t
+        # engagements of all users with notes carrying tag t
+        everyone = {t: sum(np.isin(hist[v].indices, carriers[t]).sum() for v in range(hist.shape[0])) for t in tags}
+        tag_raw, author_raw = [], []
+        for u in c.users:
+            engaged = hist[u].indices
+            per_tag = [np.isin(engaged, carriers[t]).sum() / everyone[t] if everyone[t] else 0.0 for t in tags]
+            tag_raw.append(np.mean(per_tag) if per_tag else 0.0)
+            by_author = authored[author].indices if author >= 0 else np.empty(0, np.int64)
+            author_raw.append(len(np.intersect1d(engaged, by_author)) / max(len(engaged), 1))
+        tag_raw, author_raw = np.array(tag_raw), np.array(author_raw)
+        dots = cold.user_embeddings[c.users].astype(np.float64) @ emb[j].astype(np.float64)
+        np.testing.assert_allclose(c.features[:, 0], dots / np.abs(dots).max(), rtol=1e-6)
+        np.testing.assert_allclose(c.features[:, 1], author_raw / max(author_raw.max(), 1e-300), atol=1e-12)
+        np.testing.assert_allclose(c.features[:, 2], tag_raw / max(tag_raw.max(), 1e-300), atol=1e-12)
+        assert c.features[:, :3].max() <= 1.0 + 1e-12
+
+
 def test_rounds_never_reexpose_and_lookalike_needs_positives(setup):
     cold, side, truth = setup["cold"], setup["side"], setup["truth"]
     rounds = simulate_rounds(cold, side, truth, budget=15, rounds=3)
