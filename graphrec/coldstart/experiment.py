@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
-from graphrec.coldstart.audience import ColdStart
+from graphrec.coldstart.audience import Boosts, ColdStart
 from graphrec.coldstart.tuning import tune_boosts, tune_lookalike
 from graphrec.evaluate.coldstart import audience_metrics, baseline_audiences, simulate_rounds
 from graphrec.evaluate.splits import cold_note_split, engaged_mask
@@ -31,7 +32,7 @@ from graphrec.graph import AUTHORED, HAS_TAG, HeteroGraph, build_graph, recency_
 from graphrec.model.gnn import GNNConfig, GNNRecommender
 from graphrec.model.side_info import SideInfo, encode_texts, note_texts, side_info_for_notes, side_info_from_graph
 
-__all__ = ["cold_start_from_model", "run_experiment", "truth_sets"]
+__all__ = ["cold_start_from_model", "replay", "run_experiment", "truth_sets"]
 
 
 def truth_sets(interactions: pd.DataFrame, note_ids: np.ndarray, graph: HeteroGraph) -> list[np.ndarray]:
@@ -78,7 +79,7 @@ def run_experiment(
     tune_fraction: float = 0.1,
     min_engagements: int = 1,
     n_trials: int = 40,
-    lookalike_trials: int = 15,
+    lookalike_trials: int = 30,
     gnn: GNNConfig | None = None,
     use_text: bool = True,
     text_cache: Path | None = None,
@@ -108,24 +109,65 @@ def run_experiment(
     )
     train_seconds = time.perf_counter() - t_train
     cold = cold_start_from_model(model, graph, tune_split.train)
+    test_side = side_for(np.asarray(cold_ids))
+    out = replay(
+        cold,
+        side_for(tune_ids),
+        truth_sets(tune_split.test, tune_ids, graph),
+        test_side,
+        truth_sets(test, np.asarray(cold_ids), graph),
+        budget=budget,
+        note_tags=graph.relation(HAS_TAG) if graph.has_relation(HAS_TAG) else None,
+        n_trials=n_trials,
+        lookalike_trials=lookalike_trials,
+        seed=seed,
+    )
+    truth = out.pop("truth")
+    return {
+        **out,
+        "counts": {
+            "cold_notes": len(cold_ids),
+            "cold_notes_with_truth": int(sum(len(t) > 0 for t in truth)),
+            "tuning_notes": int(tune_ids.size),
+            "users": int(graph.num_nodes("user")),
+            "cold_notes_without_side_info": int((~test_side.usable()).sum()),
+        },
+        "gnn": {
+            "train_seconds": train_seconds,
+            "epochs_run": model.log_.epochs_run,
+            "best_epoch": model.log_.best_epoch,
+        },
+        "seconds": time.perf_counter() - t0,
+    }
 
-    tune_side = side_for(tune_ids)
-    tune_truth = truth_sets(tune_split.test, tune_ids, graph)
+
+def replay(
+    cold: ColdStart,
+    tune_side: SideInfo,
+    tune_truth: list[np.ndarray],
+    test_side: SideInfo,
+    truth: list[np.ndarray],
+    *,
+    budget: int,
+    note_tags: sp.spmatrix | None = None,
+    n_trials: int = 40,
+    lookalike_trials: int = 30,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Steps 2 and 3 of the protocol on a built :class:`ColdStart` (its boosts and look-alike weights are set).
+
+    Returns ``budget``, ``metrics`` (per method), the tuned ``boosts`` and ``lookalike`` weights,
+    ``tuning`` summaries and the ``truth`` sets. Besides the baselines, ``tag feature only`` ranks
+    the seed candidates by the tag feature alone (an ablation of the seed score).
+    """
     tuned = tune_boosts(cold, tune_side, tune_truth, budget=budget, n_trials=n_trials, seed=seed)
     cold.boosts = tuned.boosts
     tuned_la = tune_lookalike(cold, tune_side, tune_truth, budget=budget, n_trials=lookalike_trials, seed=seed)
 
-    test_side = side_for(np.asarray(cold_ids))
-    truth = truth_sets(test, np.asarray(cold_ids), graph)
     rounds = simulate_rounds(cold, test_side, truth, budget=budget, rounds=2)
-    seeds_2n = [c.rank(cold.boosts.vector(), 2 * budget)[0] for c in cold.candidate_features(test_side)]
-    base = baseline_audiences(
-        cold.history,
-        test_side,
-        budget=budget,
-        note_tags=graph.relation(HAS_TAG) if graph.has_relation(HAS_TAG) else None,
-        seed=seed,
-    )
+    cands = cold.candidate_features(test_side)
+    seeds_2n = [c.rank(cold.boosts.vector(), 2 * budget)[0] for c in cands]
+    base = baseline_audiences(cold.history, test_side, budget=budget, note_tags=note_tags, seed=seed)
     results: dict[str, dict[str, float]] = {
         "seeds (round 1)": audience_metrics(rounds[0], truth, budget=budget),
         "look-alike (round 2)": audience_metrics(rounds[1], truth, budget=budget),
@@ -134,6 +176,11 @@ def run_experiment(
         ),
         "seeds only 2N": audience_metrics(seeds_2n, truth, budget=2 * budget),
     }
+    if note_tags is not None:
+        only_tag = Boosts(embedding=0.0, author=0.0, tag=1.0, activity=0.0, recency=0.0).vector()
+        results["tag feature only"] = audience_metrics(
+            [c.rank(only_tag, budget)[0] for c in cands], truth, budget=budget
+        )
     for name, sets in base.items():
         results[name] = audience_metrics(sets, truth, budget=budget)
     return {
@@ -149,17 +196,5 @@ def run_experiment(
                 "n_trials": lookalike_trials,
             },
         },
-        "counts": {
-            "cold_notes": len(cold_ids),
-            "cold_notes_with_truth": int(sum(len(t) > 0 for t in truth)),
-            "tuning_notes": int(tune_ids.size),
-            "users": int(graph.num_nodes("user")),
-            "cold_notes_without_side_info": int((~test_side.usable()).sum()),
-        },
-        "gnn": {
-            "train_seconds": train_seconds,
-            "epochs_run": model.log_.epochs_run,
-            "best_epoch": model.log_.best_epoch,
-        },
-        "seconds": time.perf_counter() - t0,
+        "truth": truth,
     }

@@ -121,6 +121,9 @@ def test_tuning_never_worse_than_start(setup):
     assert res.best_recall >= res.default_recall and isinstance(res.boosts, Boosts)
     la = tune_lookalike(cold, side, truth, budget=20, n_trials=4, seed=0)
     assert la.best_recall >= la.default_recall - 1e-12
+    # continuing down the seed ranking is one of the points tried: never below 2N seeds
+    seeds_2n = [c.rank(cold.boosts.vector(), 40)[0] for c in cold.candidate_features(side)]
+    assert la.best_recall >= audience_metrics(seeds_2n, truth, budget=40)["recall@40"] - 1e-12
     assert {t["number"] for t in la.trials} == set(range(4))
 
 
