@@ -5,7 +5,8 @@ separate held-out tuning notes; round 1 = ``N`` seeds, round 2 = ``N`` look-alik
 seeds' ground-truth feedback). Datasets:
 
 * ``--synthetic``: :func:`graphrec.testing.make_ugc_dataset` (3,000 users, 6,000 notes), 10% of
-  notes cold; N = 50.
+  notes cold; N = 50. ``--synthetic-tastes G``: the same with ``G`` latent taste groups (half of
+  the interest-driven engagements stay within the user's group; no side-info shows the group).
 * ``--citeulike DIR --split DIR``: CiteULike-a, DropoutNet's cold items (titles + tags); N = 50.
 * ``--lastfm DIR``: Last.fm-2k, 10% of artists with >= 5 listeners held out whole (names + tags); N = 20.
 
@@ -42,8 +43,8 @@ from graphrec.model.gnn import GNNConfig
 from graphrec.testing import make_ugc_dataset
 
 
-def _synthetic(args: argparse.Namespace, cfg: GNNConfig) -> dict[str, Any]:
-    data = make_ugc_dataset(n_users=3000, n_notes=6000, n_engagements=80_000, seed=11)
+def _synthetic(args: argparse.Namespace, cfg: GNNConfig, *, taste_groups: int = 1) -> dict[str, Any]:
+    data = make_ugc_dataset(n_users=3000, n_notes=6000, n_engagements=80_000, taste_groups=taste_groups, seed=11)
     split = cold_note_split(data.interactions, fraction=0.1, seed=0)
     return run_experiment(
         split.train,
@@ -53,7 +54,7 @@ def _synthetic(args: argparse.Namespace, cfg: GNNConfig) -> dict[str, Any]:
         budget=50,
         gnn=cfg,
         n_trials=args.trials,
-        text_cache=args.cache / "synthetic.npz",
+        text_cache=args.cache / f"synthetic-{taste_groups}.npz",
     )
 
 
@@ -89,6 +90,13 @@ def _lastfm(args: argparse.Namespace, cfg: GNNConfig) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--synthetic", action="store_true")
+    ap.add_argument(
+        "--synthetic-tastes",
+        type=int,
+        default=0,
+        metavar="G",
+        help="also run the synthetic data with G latent taste groups (make_ugc_dataset(taste_groups=G))",
+    )
     ap.add_argument("--citeulike", type=Path)
     ap.add_argument("--split", type=Path, help="citeulike-a-dropoutnet-split directory")
     ap.add_argument("--lastfm", type=Path)
@@ -102,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = {}
     if args.synthetic:
         runs["synthetic"] = _synthetic(args, cfg)
+    if args.synthetic_tastes > 1:
+        runs[f"synthetic_{args.synthetic_tastes}_tastes"] = _synthetic(args, cfg, taste_groups=args.synthetic_tastes)
     if args.citeulike:
         if not args.split:
             ap.error("--citeulike needs --split")

@@ -8,6 +8,11 @@ What is planted, so that metrics mean something:
   most users care about one or two topics. Each engagement picks a topic from the user's mixture,
   then a note of that topic by popularity; a share ``noise`` of engagements ignores interests and
   picks by global popularity (the popularity bias a recommender must see past).
+* **Latent tastes** (optional, ``taste_groups > 1``): users and notes also carry a taste group
+  that no side-info reveals; with probability ``taste_strength`` an engagement's note is drawn
+  among the topic's notes of the user's taste group. Without it, who engages with a note depends
+  on the note only through its topic (which its tags reveal); with it, an audience has structure
+  that only feedback shows, what look-alike expansion is for.
 * **Power laws**: user activity and note popularity are Pareto-distributed; creators' output too.
 * **Time**: notes are published over ``days`` days; engagements follow publication with an
   exponential delay, so a temporal split has a meaningful future.
@@ -296,6 +301,8 @@ class SyntheticUGC:
         Planted topic mixture of each user, shape ``(n_users, n_communities)`` aligned with ``users``.
     note_popularity : numpy.ndarray
         Planted popularity weight of each note, shape ``(n_notes,)``.
+    user_taste, note_taste : numpy.ndarray
+        Planted latent taste group of each user and note (all zeros when ``taste_groups=1``).
     """
 
     interactions: pd.DataFrame
@@ -304,6 +311,8 @@ class SyntheticUGC:
     note_community: np.ndarray
     user_interests: np.ndarray
     note_popularity: np.ndarray
+    user_taste: np.ndarray
+    note_taste: np.ndarray
 
 
 def _topic(c: int) -> tuple[str, ...]:
@@ -342,6 +351,8 @@ def make_ugc_dataset(
     median_delay_days: float = 7.0,
     string_ids: bool = True,
     with_text: bool = True,
+    taste_groups: int = 1,
+    taste_strength: float = 0.5,
     seed: int = 0,
 ) -> SyntheticUGC:
     """Generate a UGC platform's logs and side-info with planted communities and power laws.
@@ -374,6 +385,10 @@ def make_ugc_dataset(
         User ids as ``"u<i>"`` text (notes stay integers) to exercise both id kinds.
     with_text : bool
         Generate titles and texts (slow-ish in pure Python; turn off for millions of notes).
+    taste_groups, taste_strength : int, float
+        Latent taste groups (see the module docstring; 1 = none, and then the data are exactly
+        what they were before the option existed) and the share of interest-driven engagements
+        that stay within the user's group.
     seed : int
         Seed of the generator; the same arguments give identical data.
 
@@ -395,6 +410,8 @@ def make_ugc_dataset(
     impressions_per_engagement = check_float("impressions_per_engagement", impressions_per_engagement, minimum=0.0)
     days = check_int("days", days, minimum=1)
     median_delay_days = check_float("median_delay_days", median_delay_days, minimum=0.0, exclusive_minimum=True)
+    taste_groups = check_int("taste_groups", taste_groups, minimum=1)
+    taste_strength = check_float("taste_strength", taste_strength, minimum=0.0, maximum=1.0)
     rng = np.random.default_rng(seed)
     C = n_communities
 
@@ -446,6 +463,23 @@ def make_ugc_dataset(
             members = np.arange(n_notes)
         cum = np.cumsum(popularity[members])
         e_note[which] = members[np.searchsorted(cum, rng.random(which.size) * cum[-1], side="right")]
+    if taste_groups > 1:
+        # Drawn after everything else, so that taste_groups=1 leaves the random stream untouched.
+        e_note = np.minimum(e_note, n_notes - 1)
+        user_taste = rng.integers(0, taste_groups, n_users)
+        note_taste = rng.integers(0, taste_groups, n_notes)
+        within = personal[rng.random(personal.size) < taste_strength]
+        for c in range(C):
+            for g in range(taste_groups):
+                members = np.flatnonzero((note_topic == c) & (note_taste == g))
+                which = within[(note_topic[e_note[within]] == c) & (user_taste[e_user[within]] == g)]
+                if which.size == 0 or members.size == 0:
+                    continue
+                cum = np.cumsum(popularity[members])
+                e_note[which] = members[np.searchsorted(cum, rng.random(which.size) * cum[-1], side="right")]
+    else:
+        user_taste = np.zeros(n_users, np.int64)
+        note_taste = np.zeros(n_notes, np.int64)
     e_note = np.minimum(e_note, n_notes - 1)
     delay = (rng.lognormal(np.log(median_delay_days * 86_400), 1.2, n_engagements)).astype(np.int64)
     e_time = created_at[e_note] + delay
@@ -526,4 +560,4 @@ def make_ugc_dataset(
             "signup_at": _START - rng.integers(0, 730 * 86_400, n_users),
         }
     )
-    return SyntheticUGC(interactions, notes, users, note_topic, interests, popularity)
+    return SyntheticUGC(interactions, notes, users, note_topic, interests, popularity, user_taste, note_taste)

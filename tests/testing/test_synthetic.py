@@ -58,6 +58,24 @@ def test_impressions_and_int_ids():
     assert (d.notes["title"] == "").all()
 
 
+def test_latent_tastes():
+    plain = make_ugc_dataset(n_users=300, n_notes=400, n_engagements=6_000, with_text=False, seed=4)
+    assert not plain.user_taste.any() and not plain.note_taste.any()
+    d = make_ugc_dataset(
+        n_users=300, n_notes=400, n_engagements=6_000, with_text=False, taste_groups=4, taste_strength=0.8, seed=4
+    )
+    clicks = d.interactions[d.interactions["event_type"] == "click"]
+    users = d.users.reset_index().set_index("user_id")["index"][clicks["user_id"]].to_numpy()
+    notes = d.notes.reset_index().set_index("note_id")["index"][clicks["note_id"]].to_numpy()
+    same = (d.user_taste[users] == d.note_taste[notes]).mean()
+    # by chance 1/4; 0.8 of the ~90% interest-driven clicks stay in the group
+    assert same > 0.6
+    # tastes change who engages, not the notes' topics (which their tags and text are drawn from)
+    np.testing.assert_array_equal(plain.note_community, d.note_community)
+    with pytest.raises(InvalidParameterError, match="taste_groups"):
+        make_ugc_dataset(taste_groups=0)
+
+
 def test_parameter_errors():
     with pytest.raises(InvalidParameterError, match=r"`n_users` must be an int >= 2; got 1"):
         make_ugc_dataset(n_users=1)
