@@ -6,8 +6,8 @@ A new note arrives with side-info only (author, tags, title/text). :class:`ColdS
 with the GNN's side-info encoder (:class:`graphrec.model.NoteEncoder`), takes candidate users
 from the user index (faiss, top ``candidates`` by inner product) plus the author's past engagers
 and the users most interested in its tags, and scores every candidate by a weighted sum of five
-features, each scaled to [0, 1] over the note's candidates (divided by the largest value), so
-that a weight means the same for every note and every feature:
+features, each on [0, 1] (``author`` and ``tag`` divided by their largest value among the note's
+candidates, like ``embedding``), so that a weight means the same for every note and feature:
 
 * ``embedding``: ``user . note`` divided by the largest absolute value among the candidates;
 * ``author``: the share of the user's engagements that went to this author's notes;
@@ -281,7 +281,7 @@ class ColdStart:
         base = self.activity.copy()
         if self.tag_users is not None and self.tag_popularity.size:
             top_tags = np.argsort(-self.tag_popularity, kind="stable")[:10]
-            base = base * (1.0 + np.asarray(self.tag_users[top_tags].sum(axis=0)).ravel())
+            base = base * (1.0 + _max_scaled(np.asarray(self.tag_users[top_tags].sum(axis=0)).ravel()))
         users = np.sort(np.argsort(-base, kind="stable")[:k])
         f = np.zeros((users.size, len(FEATURES)))
         f[:, 3] = base[users] / max(base.max(initial=0.0), 1e-12)
