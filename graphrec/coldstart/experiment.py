@@ -110,19 +110,19 @@ def run_experiment(
     train_seconds = time.perf_counter() - t_train
     cold = cold_start_from_model(model, graph, tune_split.train)
     test_side = side_for(np.asarray(cold_ids))
+    truth = truth_sets(test, np.asarray(cold_ids), graph)
     out = replay(
         cold,
         side_for(tune_ids),
         truth_sets(tune_split.test, tune_ids, graph),
         test_side,
-        truth_sets(test, np.asarray(cold_ids), graph),
+        truth,
         budget=budget,
         note_tags=graph.relation(HAS_TAG) if graph.has_relation(HAS_TAG) else None,
         n_trials=n_trials,
         lookalike_trials=lookalike_trials,
         seed=seed,
     )
-    truth = out.pop("truth")
     return {
         **out,
         "counts": {
@@ -157,7 +157,7 @@ def replay(
     """Steps 2 and 3 of the protocol on a built :class:`ColdStart` (its boosts and look-alike weights are set).
 
     Returns ``budget``, ``metrics`` (per method), the tuned ``boosts`` and ``lookalike`` weights,
-    ``tuning`` summaries and the ``truth`` sets. Besides the baselines, ``tag feature only`` ranks
+    and ``tuning`` summaries. Besides the baselines, ``tag feature only`` ranks
     the seed candidates by the tag feature alone (an ablation of the seed score).
     """
     tuned = tune_boosts(cold, tune_side, tune_truth, budget=budget, n_trials=n_trials, seed=seed)
@@ -196,5 +196,4 @@ def replay(
                 "n_trials": lookalike_trials,
             },
         },
-        "truth": truth,
     }
