@@ -75,9 +75,8 @@ class Boosts:
     """Weights of the seed-score features (``embedding`` is the reference, 1 by default).
 
     The defaults (for when no tuning notes are at hand) sit among what :func:`tune_boosts` found on
-    synthetic data, CiteULike-a and Last.fm-2k (tag 3.9–8.6, activity 0.002–2.1 against the
-    embedding's 1; ``benchmarks/README.md``). Untuned, on the benchmark's cold notes they give
-    precision@N 0.0596 (synthetic) and 0.1988 (Last.fm) against 0.0617 and 0.1988 tuned.
+    synthetic data, CiteULike-a and Last.fm-2k (tag 3.9–8.9, activity 0.002–2.1 against the
+    embedding's 1; ``benchmarks/README.md``); on Last.fm no tuning trial beat them.
     """
 
     embedding: float = 1.0

@@ -335,6 +335,12 @@ def _words(rng: np.random.Generator, vocab: tuple[str, ...], k: np.ndarray, *, g
     return out
 
 
+def _by_popularity(rng: np.random.Generator, members: np.ndarray, popularity: np.ndarray, n: int) -> np.ndarray:
+    """``n`` draws from ``members`` with probability proportional to their popularity."""
+    cum = np.cumsum(popularity[members])
+    return members[np.minimum(np.searchsorted(cum, rng.random(n) * cum[-1], side="right"), members.size - 1)]
+
+
 def make_ugc_dataset(
     *,
     n_users: int = 2_000,
@@ -461,11 +467,10 @@ def make_ugc_dataset(
             continue
         if members.size == 0:
             members = np.arange(n_notes)
-        cum = np.cumsum(popularity[members])
-        e_note[which] = members[np.searchsorted(cum, rng.random(which.size) * cum[-1], side="right")]
+        e_note[which] = _by_popularity(rng, members, popularity, which.size)
+    e_note = np.minimum(e_note, n_notes - 1)
     if taste_groups > 1:
         # Drawn after everything else, so that taste_groups=1 leaves the random stream untouched.
-        e_note = np.minimum(e_note, n_notes - 1)
         user_taste = rng.integers(0, taste_groups, n_users)
         note_taste = rng.integers(0, taste_groups, n_notes)
         within = personal[rng.random(personal.size) < taste_strength]
@@ -475,12 +480,10 @@ def make_ugc_dataset(
                 which = within[(note_topic[e_note[within]] == c) & (user_taste[e_user[within]] == g)]
                 if which.size == 0 or members.size == 0:
                     continue
-                cum = np.cumsum(popularity[members])
-                e_note[which] = members[np.searchsorted(cum, rng.random(which.size) * cum[-1], side="right")]
+                e_note[which] = _by_popularity(rng, members, popularity, which.size)
     else:
         user_taste = np.zeros(n_users, np.int64)
         note_taste = np.zeros(n_notes, np.int64)
-    e_note = np.minimum(e_note, n_notes - 1)
     delay = (rng.lognormal(np.log(median_delay_days * 86_400), 1.2, n_engagements)).astype(np.int64)
     e_time = created_at[e_note] + delay
     match = interests[e_user, note_topic[e_note]]
