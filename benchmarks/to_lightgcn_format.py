@@ -8,6 +8,10 @@ Usage::
 
     python benchmarks/to_lightgcn_format.py --lastfm ../shared/data/lastfm-hetrec2011-2k --out DIR
     python benchmarks/to_lightgcn_format.py --citeulike ../shared/data/citeulike-a --out DIR
+    python benchmarks/to_lightgcn_format.py --tuning-from ../shared/data/gowalla-lightgcn --users 0.35 --out DIR
+
+``--tuning-from DIR`` splits DIR's ``train.txt`` only (optionally a seeded share ``--users`` of its
+users), so configurations can be compared without ever looking at DIR's ``test.txt``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import pandas as pd
 from graphrec._atomic import atomic_file
 from graphrec.evaluate import random_split
 from graphrec.io import load_citeulike, load_lastfm_hetrec
+from graphrec.io.datasets import read_adjacency_lines
 
 
 def _write(path: Path, table: pd.DataFrame, users: pd.Index, items: pd.Index) -> None:
@@ -36,11 +41,20 @@ def main(argv: list[str] | None = None) -> int:
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--lastfm", type=Path)
     src.add_argument("--citeulike", type=Path)
+    src.add_argument("--tuning-from", type=Path, help="a LightGCN-format directory: split its train.txt only")
+    ap.add_argument("--users", type=float, default=1.0, help="with --tuning-from: share of users kept (seeded)")
     ap.add_argument("--test-fraction", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
-    interactions, _ = load_lastfm_hetrec(args.lastfm) if args.lastfm else load_citeulike(args.citeulike)
+    if args.tuning_from:
+        u, i = read_adjacency_lines(args.tuning_from / "train.txt")
+        kept = np.random.default_rng(args.seed).random(int(u.max()) + 1) < args.users
+        interactions = pd.DataFrame({"user_id": u[kept[u]], "note_id": i[kept[u]], "event_type": "click"})
+    elif args.lastfm:
+        interactions, _ = load_lastfm_hetrec(args.lastfm)
+    else:
+        interactions, _ = load_citeulike(args.citeulike)
     split = random_split(interactions, test_fraction=args.test_fraction, seed=args.seed)
     users = pd.Index(np.unique(interactions["user_id"]))
     items = pd.Index(np.unique(interactions["note_id"]))

@@ -31,7 +31,10 @@ spirit of DropoutNet. Without any side-info the model is a weighted (heterogeneo
 in the loss, and exported as unit vectors so inner-product serving ranks by cosine).
 ``"softmax"`` (default): sampled softmax with in-batch negatives at temperature
 ``temperature`` plus ``extra_negatives`` uniform ones shared by the batch, logQ-corrected for
-the popularity of in-batch negatives. ``"bpr"``: one uniform negative per positive. Options:
+the popularity of in-batch negatives. ``"bpr"``: one uniform negative per positive. ``"ccl"``:
+SimpleX's cosine contrastive loss (needs ``similarity="cosine"``): ``1 - cos(u, i)`` plus
+``ccl_negative_weight`` times the mean of ``relu(cos(u, j) - ccl_margin)`` over the
+``extra_negatives`` uniform negatives shared by the batch. Options:
 ``cl_weight > 0`` adds the XSimGCL regulariser (uniform noise of size ``cl_eps`` added at every
 layer; InfoNCE between the final and the layer-``cl_layer`` view, so it costs no extra
 propagation); ``pda_gamma > 0`` adds PDA's popularity term ``gamma * log(pop)`` to training
@@ -41,7 +44,10 @@ LightGCN's penalty on the batch's layer-0 embeddings.
 **Trainer.** Full-graph propagation every step (no sampler), Adam, CPU by default and CUDA
 when ``device="cuda"`` (or ``"auto"`` finds one); a held-out ``valid_fraction`` of engagements
 drives early stopping on Recall@20 (``patience`` evaluations without improvement); the best
-weights are restored at the end. With ``checkpoint_dir`` the trainer writes the best and the
+weights are restored at the end. With ``refit=True`` (and a carved-out validation set) the
+model is then trained again from the same seed on *all* engagements for the best epoch count:
+the held-out share costs light users most (one of a user's eight items is 12%), and the final
+model should not lose it. With ``checkpoint_dir`` the trainer writes the best and the
 latest state (``.npz`` + JSON, atomic, no pickle) and ``fit`` resumes from the latest one
 (same configuration; only ``epochs`` may change, to extend a run).
 Runs are seeded. ``fit`` returns ``self``; embeddings come out as numpy arrays
@@ -107,12 +113,15 @@ class GNNConfig:
     tag_weight: float = 1.0
     similar_weight: float = 0.0
     cold_weight: float = 0.5
+    ccl_margin: float = 0.9
+    ccl_negative_weight: float = 150.0
     cl_weight: float = 0.0
     cl_eps: float = 0.1
     cl_tau: float = 0.2
     cl_layer: int = 1
     pda_gamma: float = 0.0
     valid_fraction: float = 0.05
+    refit: bool = False
     eval_every: int = 1
     patience: int = 3
     seed: int = 0
@@ -122,15 +131,26 @@ class GNNConfig:
         """Check every field; raise :class:`InvalidParameterError` naming the first bad one."""
         check_int("dim", self.dim, minimum=1)
         check_int("layers", self.layers, minimum=0)
-        check_choice("loss", self.loss, ("softmax", "bpr"))
+        check_choice("loss", self.loss, ("softmax", "bpr", "ccl"))
+        if self.loss == "ccl" and self.similarity != "cosine":
+            raise InvalidParameterError("loss='ccl' is a cosine loss; set similarity='cosine' with it")
+        check_float("ccl_margin", self.ccl_margin, minimum=-1.0, maximum=1.0)
+        check_int("extra_negatives", self.extra_negatives, minimum=1 if self.loss == "ccl" else 0)
         check_choice("similarity", self.similarity, ("dot", "cosine"))
         check_float("temperature", self.temperature, minimum=0.0, exclusive_minimum=True)
-        check_int("extra_negatives", self.extra_negatives, minimum=0)
         check_int("batch_size", self.batch_size, minimum=2)
         check_float("lr", self.lr, minimum=0.0, exclusive_minimum=True)
         check_float("l2", self.l2, minimum=0.0)
         check_int("epochs", self.epochs, minimum=1)
-        for name in ("tag_weight", "similar_weight", "cold_weight", "cl_weight", "cl_eps", "pda_gamma"):
+        for name in (
+            "tag_weight",
+            "similar_weight",
+            "cold_weight",
+            "ccl_negative_weight",
+            "cl_weight",
+            "cl_eps",
+            "pda_gamma",
+        ):
             check_float(name, getattr(self, name), minimum=0.0)
         check_float("cl_tau", self.cl_tau, minimum=0.0, exclusive_minimum=True)
         check_int("cl_layer", self.cl_layer, minimum=0)
@@ -392,12 +412,18 @@ def recall_at_k(
 
 @dataclass
 class TrainingLog:
-    """What :meth:`GNNRecommender.fit` did: per-evaluation validation recall, timings, best epoch."""
+    """What :meth:`GNNRecommender.fit` did: per-evaluation validation recall, timings, best epoch.
+
+    ``train_seconds`` counts all training, a refit's ``refit_seconds`` included.
+    """
 
     epochs_run: int = 0
     best_epoch: int = 0
     best_valid_recall: float = float("nan")
     train_seconds: float = 0.0
+    stopped_early: bool = False
+    refit_epochs: int = 0
+    refit_seconds: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -440,90 +466,36 @@ class GNNRecommender:
         stopping; without it ``valid_fraction`` of the engagements is held out for that.
         """
         cfg = self.config
-        torch.manual_seed(cfg.seed)
         device = _resolve_device(cfg.device)
         if not graph.has_relation(ENGAGES):
             raise InvalidParameterError(f"the graph has no {ENGAGES} relation; the GNN needs user–note engagements")
-        engages = sp.csr_matrix(graph.relation(ENGAGES), dtype=np.float32)
+        everything = sp.csr_matrix(graph.relation(ENGAGES), dtype=np.float32)
+        engages, carved = everything, False
         if validation is None and cfg.valid_fraction > 0:
-            engages, validation = split_validation(engages, cfg.valid_fraction, seed=cfg.seed)
+            engages, validation = split_validation(everything, cfg.valid_fraction, seed=cfg.seed)
+            carved = True
         if validation is not None and validation.shape != engages.shape:
             raise InvalidParameterError(f"validation has shape {validation.shape}; engagements have {engages.shape}")
-        adj_np, offsets = propagation_matrix(
-            graph, engages, tag_weight=cfg.tag_weight, similar_weight=cfg.similar_weight
-        )
-        n_users, n_notes = engages.shape
-        n_tags = offsets["end"] - offsets["tag"]
+        n_notes = engages.shape[1]
         if side_info is not None and side_info.n_notes != n_notes:
             raise InvalidParameterError(f"side_info covers {side_info.n_notes} notes; the graph has {n_notes}")
         side = side_info if side_info is not None and not side_info.empty else None
-        text_dim = int(side.text.shape[1]) if side is not None and side.text is not None else 0
-        self.model_ = HeteroLightGCN(n_users, n_notes, n_tags, cfg.dim, cfg.layers, text_dim, side is not None).to(
-            device
-        )
         self._device = device
         self._side_tensors = self._tensors(side, device) if side is not None else None
-        adj = _torch_csr(adj_np, device)
-
-        binary = engages.copy()
-        binary.data[:] = 1.0
-        binary.eliminate_zeros()
-        pos_u = np.repeat(np.arange(n_users), np.diff(binary.indptr)).astype(np.int64)
-        pos_i = binary.indices.astype(np.int64)
-        pop = np.asarray(binary.sum(axis=0)).ravel() + 1.0
-        log_pop = torch.from_numpy(np.log(pop).astype(np.float32)).to(device)
-        opt = torch.optim.Adam(self.model_.parameters(), lr=cfg.lr)
         log = TrainingLog()
-        best_state = None
-        bad = 0
-        start_epoch = self._resume(opt, log) if self.checkpoint_dir is not None else 0
-        if start_epoch and (self.checkpoint_dir / "best.npz").exists():  # type: ignore[operator]
-            best_state = self._load_state(self.checkpoint_dir / "best.npz")  # type: ignore[operator]
-        t0 = time.perf_counter() - log.train_seconds
-        n_batches = max(1, math.ceil(pos_u.size / cfg.batch_size))
-        for epoch in progress(
-            range(start_epoch, cfg.epochs), desc="GNN epochs", total=cfg.epochs - start_epoch, enable=self.show_progress
-        ):
-            self.model_.train()
-            # Per-epoch seeds: a run resumed from a checkpoint draws what an uninterrupted one would.
-            rng = np.random.default_rng([cfg.seed, epoch])
-            torch.manual_seed(cfg.seed * 100_003 + epoch)
-            order = rng.permutation(pos_u.size)
-            losses = []
-            for b in range(n_batches):
-                idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-                loss = self._step(adj, pos_u[idx], pos_i[idx], n_notes, log_pop, rng)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                losses.append(float(loss.detach()))
-            log.epochs_run = epoch + 1
-            entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - t0}
-            if validation is not None and validation.nnz and (epoch + 1) % cfg.eval_every == 0:
-                users, notes, _ = self._embed(adj)
-                entry["valid_recall@20"] = recall_at_k(users, notes, binary, sp.csr_matrix(validation), k=20)
-                if not entry["valid_recall@20"] <= log.best_valid_recall:  # first or better
-                    log.best_valid_recall, log.best_epoch, bad = entry["valid_recall@20"], epoch + 1, 0
-                    best_state = {k: v.detach().clone() for k, v in self.model_.state_dict().items()}
-                    if self.checkpoint_dir is not None:
-                        self._save_state(self.checkpoint_dir / "best.npz", best_state)
-                else:
-                    bad += 1
-            log.train_seconds = time.perf_counter() - t0
-            log.history.append(entry)
-            _log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k}={v:.4g}" for k, v in entry.items() if k != "epoch"))
-            if self.checkpoint_dir is not None:
-                self._checkpoint(opt, log)
-            if bad >= cfg.patience:
-                break
-        if best_state is not None:
-            self.model_.load_state_dict(best_state)
-        log.train_seconds = time.perf_counter() - t0
+        adj = self._train(graph, engages, side, validation, cfg.epochs, log, self.checkpoint_dir)
+        if cfg.refit and carved and log.best_epoch:
+            # The held-out engagements go back in; the best epoch count found with them out is reused.
+            _log.info("refit on all engagements for %d epochs", log.best_epoch)
+            again = TrainingLog()
+            adj = self._train(graph, everything, side, None, log.best_epoch, again, None)
+            log.refit_epochs, log.refit_seconds = again.epochs_run, again.train_seconds
+            log.train_seconds += again.train_seconds
         self.log_ = log
         users, notes, tags = self._embed(adj)
         self.user_embeddings_ = users.cpu().numpy()
         self.note_embeddings_ = notes.cpu().numpy()
-        self.tag_embeddings_ = tags.cpu().numpy() if n_tags else None
+        self.tag_embeddings_ = tags.cpu().numpy() if self.model_.n_tags else None
         return self
 
     def note_encoder(self) -> NoteEncoder:
@@ -557,6 +529,93 @@ class GNNRecommender:
         return self.note_encoder()(side_info)
 
     # ---- training internals ------------------------------------------------------------
+
+    def _train(
+        self,
+        graph: HeteroGraph,
+        engages: sp.csr_matrix,
+        side: SideInfo | None,
+        validation: sp.csr_matrix | None,
+        epochs: int,
+        log: TrainingLog,
+        checkpoint_dir: Path | None,
+    ) -> torch.Tensor:
+        """Build a fresh model on ``engages`` and train it up to ``epochs``; returns the propagation matrix.
+
+        With ``validation``, stops after ``patience`` evaluations without improvement and keeps
+        the best weights. With ``checkpoint_dir``, saves (and resumes from) its state there.
+        """
+        cfg = self.config
+        device = self._device
+        torch.manual_seed(cfg.seed)
+        adj_np, offsets = propagation_matrix(
+            graph, engages, tag_weight=cfg.tag_weight, similar_weight=cfg.similar_weight
+        )
+        n_users, n_notes = engages.shape
+        n_tags = offsets["end"] - offsets["tag"]
+        text_dim = int(side.text.shape[1]) if side is not None and side.text is not None else 0
+        self.model_ = HeteroLightGCN(n_users, n_notes, n_tags, cfg.dim, cfg.layers, text_dim, side is not None).to(
+            device
+        )
+        adj = _torch_csr(adj_np, device)
+
+        binary = engages.copy()
+        binary.data[:] = 1.0
+        binary.eliminate_zeros()
+        pos_u = np.repeat(np.arange(n_users), np.diff(binary.indptr)).astype(np.int64)
+        pos_i = binary.indices.astype(np.int64)
+        pop = np.asarray(binary.sum(axis=0)).ravel() + 1.0
+        log_pop = torch.from_numpy(np.log(pop).astype(np.float32)).to(device)
+        opt = torch.optim.Adam(self.model_.parameters(), lr=cfg.lr)
+        best_state = None
+        bad = 0
+        start_epoch = self._resume(opt, log, checkpoint_dir) if checkpoint_dir is not None else 0
+        if start_epoch and (checkpoint_dir / "best.npz").exists():  # type: ignore[operator]
+            best_state = self._load_state(checkpoint_dir / "best.npz")  # type: ignore[operator]
+        if log.stopped_early:  # a resumed run that had already stopped: nothing left to train
+            start_epoch = epochs
+        t0 = time.perf_counter() - log.train_seconds
+        n_batches = max(1, math.ceil(pos_u.size / cfg.batch_size))
+        for epoch in progress(
+            range(start_epoch, epochs), desc="GNN epochs", total=max(epochs - start_epoch, 0), enable=self.show_progress
+        ):
+            self.model_.train()
+            # Per-epoch seeds: a run resumed from a checkpoint draws what an uninterrupted one would.
+            rng = np.random.default_rng([cfg.seed, epoch])
+            torch.manual_seed(cfg.seed * 100_003 + epoch)
+            order = rng.permutation(pos_u.size)
+            losses = []
+            for b in range(n_batches):
+                idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                loss = self._step(adj, pos_u[idx], pos_i[idx], n_notes, log_pop, rng)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                losses.append(float(loss.detach()))
+            log.epochs_run = epoch + 1
+            entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - t0}
+            if validation is not None and validation.nnz and (epoch + 1) % cfg.eval_every == 0:
+                users, notes, _ = self._embed(adj)
+                entry["valid_recall@20"] = recall_at_k(users, notes, binary, sp.csr_matrix(validation), k=20)
+                if not entry["valid_recall@20"] <= log.best_valid_recall:  # first or better
+                    log.best_valid_recall, log.best_epoch, bad = entry["valid_recall@20"], epoch + 1, 0
+                    best_state = {k: v.detach().clone() for k, v in self.model_.state_dict().items()}
+                    if checkpoint_dir is not None:
+                        self._save_state(checkpoint_dir / "best.npz", best_state)
+                else:
+                    bad += 1
+            log.train_seconds = time.perf_counter() - t0
+            log.history.append(entry)
+            _log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k}={v:.4g}" for k, v in entry.items() if k != "epoch"))
+            log.stopped_early = bad >= cfg.patience
+            if checkpoint_dir is not None:
+                self._checkpoint(opt, log, checkpoint_dir)
+            if log.stopped_early:
+                break
+        if best_state is not None:
+            self.model_.load_state_dict(best_state)
+        log.train_seconds = time.perf_counter() - t0
+        return adj
 
     def _tensors(self, side: SideInfo, device: torch.device) -> dict[str, torch.Tensor | None]:
         return {
@@ -604,11 +663,19 @@ class GNNRecommender:
                 diff = diff + pda * (log_pop[it] - log_pop[neg])
             loss = -F.logsigmoid(diff).mean()
             reg_items = torch.cat([it, neg])
+        elif cfg.loss == "ccl":
+            extra = torch.from_numpy(rng.integers(0, n_notes, size=cfg.extra_negatives)).to(dev)
+            negatives = F.normalize(final[m.n_users + extra], dim=1)
+            loss = self._ccl(ue, ie, negatives)
+            reg_items = torch.cat([it, extra])
         else:
             loss, extra = self._softmax(ue, ie, it, final, log_pop, rng, n_notes)
             reg_items = torch.cat([it, extra]) if extra is not None else it
         if side is not None and cfg.cold_weight > 0:
-            cold, _ = self._softmax(ue, side[it], it, None, log_pop, rng, n_notes)
+            if cfg.loss == "ccl":  # the same negatives, against the side-info-only positives
+                cold = self._ccl(ue, side[it], negatives)
+            else:
+                cold, _ = self._softmax(ue, side[it], it, None, log_pop, rng, n_notes)
             loss = loss + cfg.cold_weight * cold
         if cfg.l2 > 0:
             reg = x0[ut].pow(2).sum() + x0[m.n_users + reg_items].pow(2).sum()
@@ -620,6 +687,17 @@ class GNNRecommender:
                 _info_nce(final[uu], kept[uu], cfg.cl_tau) + _info_nce(final[ii], kept[ii], cfg.cl_tau)
             )
         return loss
+
+    def _ccl(self, ue: torch.Tensor, ie: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+        """SimpleX's cosine contrastive loss: ``1 - cos(u, i) + w * mean_j relu(cos(u, j) - margin)``.
+
+        ``negatives`` are unit vectors shared by the batch (uniform draws).
+        """
+        cfg = self.config
+        ue, ie = F.normalize(ue, dim=1), F.normalize(ie, dim=1)
+        pos = 1.0 - (ue * ie).sum(1)
+        neg = F.relu(ue @ negatives.T - cfg.ccl_margin).mean(1)
+        return (pos + cfg.ccl_negative_weight * neg).mean()
 
     def _softmax(
         self,
@@ -697,22 +775,20 @@ class GNNRecommender:
             raise ArtifactError(f"{path}: checkpoint does not match this model's graph/config; delete it to start over")
         return state
 
-    def _checkpoint(self, opt: torch.optim.Optimizer, log: TrainingLog) -> None:
-        assert self.checkpoint_dir is not None
+    def _checkpoint(self, opt: torch.optim.Optimizer, log: TrainingLog, directory: Path) -> None:
         extra: dict[str, np.ndarray] = {}
         params = [p for g in opt.param_groups for p in g["params"]]
         for j, p in enumerate(params):
             for name, value in opt.state.get(p, {}).items():
                 extra[f"opt/{j}/{name}"] = torch.as_tensor(value).detach().cpu().numpy()
-        self._save_state(self.checkpoint_dir / "latest.npz", self.model_.state_dict(), extra)
+        self._save_state(directory / "latest.npz", self.model_.state_dict(), extra)
         meta = {"format": _FORMAT, "version": _VERSION, "config": asdict(self.config), "log": asdict(log)}
-        with atomic_file(self.checkpoint_dir / "latest.json") as tmp:
+        with atomic_file(directory / "latest.json") as tmp:
             tmp.write_text(json.dumps(meta, indent=2))
 
-    def _resume(self, opt: torch.optim.Optimizer, log: TrainingLog) -> int:
-        assert self.checkpoint_dir is not None
-        meta_path = self.checkpoint_dir / "latest.json"
-        if not meta_path.exists() or not (self.checkpoint_dir / "latest.npz").exists():
+    def _resume(self, opt: torch.optim.Optimizer, log: TrainingLog, directory: Path) -> int:
+        meta_path = directory / "latest.json"
+        if not meta_path.exists() or not (directory / "latest.npz").exists():
             return 0
         try:
             meta = json.loads(meta_path.read_text())
@@ -724,8 +800,8 @@ class GNNRecommender:
             raise ArtifactError(
                 f"{meta_path}: checkpoint was written with another configuration; delete it to start over"
             )
-        self.model_.load_state_dict(self._load_state(self.checkpoint_dir / "latest.npz"))
-        with np.load(self.checkpoint_dir / "latest.npz", allow_pickle=False) as z:
+        self.model_.load_state_dict(self._load_state(directory / "latest.npz"))
+        with np.load(directory / "latest.npz", allow_pickle=False) as z:
             params = [p for g in opt.param_groups for p in g["params"]]
             for j, p in enumerate(params):
                 keys = [k for k in z.files if k.startswith(f"opt/{j}/")]

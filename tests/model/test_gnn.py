@@ -135,7 +135,14 @@ def test_fit_beats_popularity_and_is_reproducible(small_tables):
 
 @pytest.mark.parametrize(
     "options",
-    [{"loss": "bpr"}, {"cl_weight": 0.1}, {"pda_gamma": 0.1}, {"similar_weight": 1.0}, {"similarity": "cosine"}],
+    [
+        {"loss": "bpr"},
+        {"loss": "ccl", "similarity": "cosine"},
+        {"cl_weight": 0.1},
+        {"pda_gamma": 0.1},
+        {"similar_weight": 1.0},
+        {"similarity": "cosine"},
+    ],
 )
 def test_loss_options_train(graph, options):
     model = GNNRecommender(**{**FAST, "epochs": 2}, **options).fit(graph, side_info_from_graph(graph))
@@ -226,6 +233,44 @@ def test_checkpoint_resume_and_mismatch(graph, tmp_path):
         GNNRecommender(**{**FAST, "epochs": 2, "patience": 50}, checkpoint_dir=ck).fit(graph)
 
 
+def test_ccl_matches_a_loop_reference():
+    rng = np.random.default_rng(0)
+    u, i, neg = (rng.normal(size=(n, 4)) for n in (3, 3, 5))
+    model = GNNRecommender(loss="ccl", similarity="cosine", ccl_margin=0.2, ccl_negative_weight=3.0)
+
+    def cos(a, b):
+        return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+    expected = np.mean(
+        [1 - cos(u[r], i[r]) + 3.0 * np.mean([max(0.0, cos(u[r], n) - 0.2) for n in neg]) for r in range(3)]
+    )
+    unit = torch.nn.functional.normalize(torch.tensor(neg), dim=1)
+    got = model._ccl(torch.tensor(u), torch.tensor(i), unit)
+    assert float(got) == pytest.approx(expected, rel=1e-9)
+
+
+def test_refit_retrains_on_everything_for_the_best_epoch_count(graph):
+    model = GNNRecommender(**{**FAST, "epochs": 6, "refit": True}).fit(graph)
+    log = model.log_
+    assert log.best_epoch >= 1 and log.refit_epochs == log.best_epoch
+    assert log.train_seconds >= log.refit_seconds > 0
+    # The refit is exactly a run without validation for that many epochs (same seed, same draws).
+    plain = GNNRecommender(**{**FAST, "epochs": log.best_epoch, "valid_fraction": 0.0}).fit(graph)
+    np.testing.assert_array_equal(model.user_embeddings_, plain.user_embeddings_)
+    # Without a carved-out validation set there is nothing to refit.
+    nothing = GNNRecommender(**{**FAST, "epochs": 2, "refit": True, "valid_fraction": 0.0}).fit(graph)
+    assert nothing.log_.refit_epochs == 0
+
+
+def test_resuming_a_run_that_stopped_early_trains_no_further(graph, tmp_path):
+    options = {**FAST, "epochs": 40, "patience": 1, "lr": 5e-2}
+    first = GNNRecommender(**options, checkpoint_dir=tmp_path).fit(graph)
+    assert first.log_.stopped_early and first.log_.epochs_run < 40
+    again = GNNRecommender(**options, checkpoint_dir=tmp_path).fit(graph)
+    assert again.log_.epochs_run == first.log_.epochs_run
+    np.testing.assert_allclose(again.user_embeddings_, first.user_embeddings_, rtol=1e-5, atol=1e-6)
+
+
 def test_bad_input(graph):
     with pytest.raises(InvalidParameterError, match="dim"):
         GNNRecommender(dim=0)
@@ -243,3 +288,7 @@ def test_bad_input(graph):
         propagation_matrix(HeteroGraph(ids, {ENGAGES: sp.csr_matrix(np.ones((3, 2), np.float32))}), bad)
     with pytest.raises(InvalidParameterError, match="side_info covers"):
         GNNRecommender(**FAST).fit(graph, SideInfo(3, authors=np.zeros(3, dtype=np.int64)))
+    with pytest.raises(InvalidParameterError, match="cosine loss"):
+        GNNRecommender(loss="ccl")
+    with pytest.raises(InvalidParameterError, match="extra_negatives"):
+        GNNRecommender(loss="ccl", similarity="cosine", extra_negatives=0)
