@@ -671,10 +671,10 @@ class GNNRecommender:
             loss = -F.logsigmoid(diff).mean()
             reg_items = torch.cat([it, neg])
         elif cfg.loss == "ccl":
-            extra = torch.from_numpy(rng.integers(0, n_notes, size=cfg.extra_negatives)).to(dev)
-            negatives = F.normalize(final[m.n_users + extra], dim=1)
+            uniform = torch.from_numpy(rng.integers(0, n_notes, size=cfg.extra_negatives)).to(dev)
+            negatives = F.normalize(final[m.n_users + uniform], dim=1)
             loss = self._ccl(ue, ie, negatives)
-            reg_items = torch.cat([it, extra])
+            reg_items = torch.cat([it, uniform])
         else:
             loss, extra = self._softmax(ue, ie, it, final, log_pop, rng, n_notes)
             reg_items = torch.cat([it, extra]) if extra is not None else it
