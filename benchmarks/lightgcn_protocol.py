@@ -83,10 +83,12 @@ def serve(users: np.ndarray, notes: np.ndarray, train: sp.csr_matrix, test: sp.c
     return metrics
 
 
-def train_ours(train: sp.csr_matrix, cfg: GNNConfig) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def train_ours(
+    train: sp.csr_matrix, cfg: GNNConfig, checkpoint_dir: Path | None = None
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     nu, ni = train.shape
     graph = HeteroGraph({"user": IdMap(np.arange(nu)), "note": IdMap(np.arange(ni))}, {ENGAGES: train})
-    model = GNNRecommender(cfg).fit(graph)
+    model = GNNRecommender(cfg, checkpoint_dir=checkpoint_dir).fit(graph)
     log = model.log_
     info = {
         "train_seconds": log.train_seconds,
@@ -199,6 +201,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="override a GNNConfig field (repeatable), e.g. --set similarity=cosine --set temperature=0.1",
     )
+    ap.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=None,
+        help="save training state here each epoch; rerunning the same command resumes from it",
+    )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -209,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     # result known, and the final refit on all training data is part of it (--set refit=false to skip).
     options = {"refit": True, **_overrides(args.set)}
     cfg = GNNConfig(epochs=args.epochs, dim=args.dim, device=args.device, seed=args.seed, **options)
-    users, notes, info = train_ours(train, cfg)
+    users, notes, info = train_ours(train, cfg, args.checkpoint_dir)
     result: dict[str, Any] = {"data": str(args.data), "config": cfg.__dict__, **info}
     served = serve(users, notes, train, test)
     result.update(

@@ -52,7 +52,8 @@ model is then trained again from the same seed on *all* engagements for the best
 the held-out share costs light users most (one of a user's eight items is 12%), and the final
 model should not lose it. With ``checkpoint_dir`` the trainer writes the best and the
 latest state (``.npz`` + JSON, atomic, no pickle) and ``fit`` resumes from the latest one
-(same configuration; only ``epochs`` may change, to extend a run).
+(same configuration; only ``epochs`` may change, to extend a run); the refit phase keeps its own
+state in ``checkpoint_dir/refit``, so an interrupted refit resumes too.
 Runs are seeded. ``fit`` returns ``self``; embeddings come out as numpy arrays
 (``user_embeddings_``, ``note_embeddings_``, ``tag_embeddings_``) and :meth:`embed_new_notes`
 embeds side-info of unseen notes.
@@ -496,7 +497,8 @@ class GNNRecommender:
             # The held-out engagements go back in; the best epoch count found with them out is reused.
             _log.info("refit on all engagements for %d epochs", log.best_epoch)
             again = TrainingLog()
-            adj = self._train(graph, everything, side, None, log.best_epoch, again, None)
+            refit_dir = self.checkpoint_dir / "refit" if self.checkpoint_dir is not None else None
+            adj = self._train(graph, everything, side, None, log.best_epoch, again, refit_dir)
             log.refit_epochs, log.refit_seconds = again.epochs_run, again.train_seconds
             log.train_seconds += again.train_seconds
         self.log_ = log

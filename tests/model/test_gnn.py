@@ -249,7 +249,7 @@ def test_ccl_matches_a_loop_reference():
     assert float(got) == pytest.approx(expected, rel=1e-9)
 
 
-def test_refit_retrains_on_everything_for_the_best_epoch_count(graph):
+def test_refit_retrains_on_everything_for_the_best_epoch_count(graph, tmp_path):
     model = GNNRecommender(**{**FAST, "epochs": 6, "refit": True}).fit(graph)
     log = model.log_
     assert log.best_epoch >= 1 and log.refit_epochs == log.best_epoch
@@ -257,6 +257,14 @@ def test_refit_retrains_on_everything_for_the_best_epoch_count(graph):
     # The refit is exactly a run without validation for that many epochs (same seed, same draws).
     plain = GNNRecommender(**{**FAST, "epochs": log.best_epoch, "valid_fraction": 0.0}).fit(graph)
     np.testing.assert_array_equal(model.user_embeddings_, plain.user_embeddings_)
+    # With a checkpoint directory the refit keeps its own state, and a rerun resumes both phases.
+    ck = tmp_path / "ck"
+    saved = GNNRecommender(**{**FAST, "epochs": 6, "refit": True}, checkpoint_dir=ck).fit(graph)
+    np.testing.assert_array_equal(saved.user_embeddings_, model.user_embeddings_)
+    assert json.loads((ck / "refit" / "latest.json").read_text())["log"]["epochs_run"] == log.best_epoch
+    resumed = GNNRecommender(**{**FAST, "epochs": 6, "refit": True}, checkpoint_dir=ck).fit(graph)
+    assert resumed.log_.refit_epochs == log.best_epoch
+    np.testing.assert_allclose(resumed.user_embeddings_, model.user_embeddings_, rtol=1e-5, atol=1e-6)
     # Without a carved-out validation set there is nothing to refit.
     nothing = GNNRecommender(**{**FAST, "epochs": 2, "refit": True, "valid_fraction": 0.0}).fit(graph)
     assert nothing.log_.refit_epochs == 0
