@@ -1,4 +1,5 @@
-"""Timing and exact peak-memory measurement for benchmarks (Linux).
+"""Shared benchmark helpers: timing and exact peak memory (Linux), machine info, JSON output,
+and ``--set KEY=VALUE`` overrides of :class:`graphrec.model.GNNConfig`.
 
 Peak memory uses the kernel's high-water mark: writing ``5`` to ``/proc/self/clear_refs`` resets
 ``VmHWM`` to the current RSS, so the peak *of one phase* is ``VmHWM`` after it minus ``VmRSS``
@@ -7,6 +8,7 @@ before it. No sampling thread, so nothing is missed while a C extension holds th
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import ctypes
 import gc
@@ -54,3 +56,29 @@ def write_json(path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
 
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
+
+
+def add_config_option(ap: argparse.ArgumentParser) -> None:
+    """``--set KEY=VALUE`` (repeatable): override a :class:`graphrec.model.GNNConfig` field."""
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a GNNConfig field (repeatable), e.g. --set similarity=cosine --set temperature=0.1",
+    )
+
+
+def config_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings as GNNConfig fields, each value cast to the field's default's type."""
+    from graphrec.model import GNNConfig
+
+    defaults = GNNConfig()
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not hasattr(defaults, key):
+            raise SystemExit(f"--set {pair!r}: expected KEY=VALUE with KEY a GNNConfig field")
+        kind = type(getattr(defaults, key))
+        out[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    return out

@@ -3,7 +3,7 @@
 Two datasets, same protocol: the cold notes are held out *whole* (no node, no edge, no training
 signal); the model trains on the rest; each cold note is embedded by
 :meth:`graphrec.model.GNNRecommender.embed_new_notes` from its text (all-MiniLM-L6-v2 vectors of
-title + text), tags and author; every user with test engagements ranks the cold notes only.
+title + text + tag names), tags and author; every user with test engagements ranks the cold notes only.
 
 * ``--synthetic``: :func:`graphrec.testing.make_ugc_dataset` (planted communities, tags, authors,
   text), 10% of notes held out (:func:`graphrec.evaluate.cold_note_split`); Recall@20.
@@ -34,7 +34,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import machine, write_json
+from _measure import add_config_option, config_overrides, machine, write_json
 
 from graphrec._table import format_table
 from graphrec.evaluate import cold_note_split, evaluate_scorer
@@ -61,13 +61,17 @@ def run_protocol(
     k: int,
     cfg: GNNConfig,
     cache: Path,
+    tag_text: bool = True,
 ) -> dict[str, Any]:
-    """Train on ``train_df`` (+ side-info of warm notes), rank ``cold_ids`` for test users."""
+    """Train on ``train_df`` (+ side-info of warm notes), rank ``cold_ids`` for test users.
+
+    ``tag_text``: the text vectors embed the tag names too (:func:`note_texts`).
+    """
     warm_notes = notes.loc[~notes["note_id"].isin(cold_ids)].reset_index(drop=True)
     cold_notes = notes.set_index("note_id").loc[cold_ids].reset_index()
     graph = build_graph(train_df, warm_notes)
     t = time.perf_counter()
-    text_all = encode_texts(note_texts(notes), cache=cache)
+    text_all = encode_texts(note_texts(notes, tags=tag_text), cache=cache)
     text_seconds = time.perf_counter() - t
     pos = pd.Index(notes["note_id"])
     warm_text = text_all[pos.get_indexer(graph.id_map("note").ids)]
@@ -124,15 +128,22 @@ def run_protocol(
     return results
 
 
-def synthetic(cfg: GNNConfig, cache: Path) -> dict[str, Any]:
+def synthetic(cfg: GNNConfig, cache: Path, tag_text: bool = True) -> dict[str, Any]:
     data = make_ugc_dataset(n_users=3000, n_notes=6000, n_engagements=80_000, seed=11)
     split = cold_note_split(data.interactions, fraction=0.1, seed=0)
     return run_protocol(
-        split.train, split.test, data.notes, np.asarray(split.held_out_notes), k=20, cfg=cfg, cache=cache
+        split.train,
+        split.test,
+        data.notes,
+        np.asarray(split.held_out_notes),
+        k=20,
+        cfg=cfg,
+        cache=cache,
+        tag_text=tag_text,
     )
 
 
-def citeulike(root: Path, split_dir: Path, cfg: GNNConfig, cache: Path) -> dict[str, Any]:
+def citeulike(root: Path, split_dir: Path, cfg: GNNConfig, cache: Path, tag_text: bool = True) -> dict[str, Any]:
     _, notes = load_citeulike(root)
     cold = split_dir / "eval" / "cold"
     tr = pd.read_csv(cold / "train.csv", header=None, names=["u", "i", "r"])
@@ -140,7 +151,7 @@ def citeulike(root: Path, split_dir: Path, cfg: GNNConfig, cache: Path) -> dict[
     ids = pd.read_csv(cold / "test_item_ids.csv", header=None)[0].to_numpy() - 1
     train_df = interactions_from_pairs(tr["u"].to_numpy() - 1, tr["i"].to_numpy() - 1, source=str(cold / "train.csv"))
     test_df = interactions_from_pairs(te["u"].to_numpy() - 1, te["i"].to_numpy() - 1, source=str(cold / "test.csv"))
-    return run_protocol(train_df, test_df, notes, np.sort(ids), k=100, cfg=cfg, cache=cache)
+    return run_protocol(train_df, test_df, notes, np.sort(ids), k=100, cfg=cfg, cache=cache, tag_text=tag_text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,14 +162,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=GNNConfig.epochs)
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     ap.add_argument("--cache", type=Path, default=Path("artifacts/text-cache"), help="directory for text-vector caches")
+    ap.add_argument(
+        "--no-tag-text",
+        action="store_true",
+        help="embed title + text only, without the tag names (how results before tag text were made)",
+    )
+    add_config_option(ap)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    cfg = GNNConfig(epochs=args.epochs, device=args.device)
-    out: dict[str, Any] = {"config": cfg.__dict__}
+    cfg = GNNConfig(epochs=args.epochs, device=args.device, **config_overrides(args.set))
+    tag_text = not args.no_tag_text
+    out: dict[str, Any] = {"config": cfg.__dict__, "tag_text": tag_text}
     rows = []
     if args.synthetic:
-        res = synthetic(cfg, args.cache / "synthetic.npz")
+        res = synthetic(cfg, args.cache / "synthetic.npz", tag_text)
         out["synthetic"] = res
         for name in ("gnn", "tag_popularity", "user_tag_affinity"):
             rows.append(["synthetic", name, f"{res[name]['recall@20']:.4f}"])
@@ -167,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.citeulike:
         if not args.split:
             ap.error("--citeulike needs --split")
-        res = citeulike(args.citeulike, args.split, cfg, args.cache / "citeulike.npz")
+        res = citeulike(args.citeulike, args.split, cfg, args.cache / "citeulike.npz", tag_text)
         out["citeulike_cold"] = res
         for name in ("gnn", "tag_popularity", "user_tag_affinity"):
             rows.append(["citeulike cold", name, f"{res[name]['recall@100']:.4f}"])

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import machine, write_json
+from _measure import add_config_option, config_overrides, machine, write_json
 
 from graphrec._table import format_table
 from graphrec.evaluate.metrics import ranking_metrics
@@ -165,19 +165,6 @@ def train_stock(
     return emb[:nu], emb[nu:], info
 
 
-def _overrides(pairs: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` strings as GNNConfig fields, each value cast to the field's default's type."""
-    defaults = GNNConfig()
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not hasattr(defaults, key):
-            raise SystemExit(f"--set {pair!r}: expected KEY=VALUE with KEY a GNNConfig field")
-        kind = type(getattr(defaults, key))
-        out[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="directory with train.txt and test.txt")
@@ -194,13 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         help="score the stock model on test every N epochs and keep its best epoch (favours the baseline)",
     )
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a GNNConfig field (repeatable), e.g. --set similarity=cosine --set temperature=0.1",
-    )
+    add_config_option(ap)
     ap.add_argument(
         "--checkpoint-dir",
         type=Path,
@@ -215,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     train, test = load(args.data)
     # refit is off in GNNConfig (it doubles training time) and on here: the benchmark reports the best
     # result known, and the final refit on all training data is part of it (--set refit=false to skip).
-    options = {"refit": True, **_overrides(args.set)}
+    options = {"refit": True, **config_overrides(args.set)}
     cfg = GNNConfig(epochs=args.epochs, dim=args.dim, device=args.device, seed=args.seed, **options)
     users, notes, info = train_ours(train, cfg, args.checkpoint_dir)
     result: dict[str, Any] = {"data": str(args.data), "config": cfg.__dict__, **info}
