@@ -154,23 +154,17 @@ def citeulike(
     _, notes = load_citeulike(root)
     cold = split_dir / "eval" / "cold"
     tr = pd.read_csv(cold / "train.csv", header=None, names=["u", "i", "r"])
-    te = pd.read_csv(cold / "test.csv", header=None, names=["u", "i", "r"])
     ids = pd.read_csv(cold / "test_item_ids.csv", header=None)[0].to_numpy() - 1
     train_df = interactions_from_pairs(tr["u"].to_numpy() - 1, tr["i"].to_numpy() - 1, source=str(cold / "train.csv"))
-    test_df = interactions_from_pairs(te["u"].to_numpy() - 1, te["i"].to_numpy() - 1, source=str(cold / "test.csv"))
     if pseudo_cold > 0:
         tune = cold_note_split(train_df, fraction=pseudo_cold, seed=1)
-        return run_protocol(
-            tune.train,
-            tune.test,
-            notes.loc[~notes["note_id"].isin(ids)].reset_index(drop=True),
-            np.asarray(tune.held_out_notes),
-            k=100,
-            cfg=cfg,
-            cache=cache,
-            tag_text=tag_text,
-        )
-    return run_protocol(train_df, test_df, notes, np.sort(ids), k=100, cfg=cfg, cache=cache, tag_text=tag_text)
+        train_df, test_df, cold_ids = tune.train, tune.test, np.asarray(tune.held_out_notes)
+        notes = notes.loc[~notes["note_id"].isin(ids)].reset_index(drop=True)
+    else:
+        te = pd.read_csv(cold / "test.csv", header=None, names=["u", "i", "r"])
+        test_df = interactions_from_pairs(te["u"].to_numpy() - 1, te["i"].to_numpy() - 1, source=str(cold / "test.csv"))
+        cold_ids = np.sort(ids)
+    return run_protocol(train_df, test_df, notes, cold_ids, k=100, cfg=cfg, cache=cache, tag_text=tag_text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     tag_text = not args.no_tag_text
     if not 0.0 <= args.pseudo_cold < 1.0:
         ap.error("--pseudo-cold must be in [0, 1)")
+    if args.pseudo_cold and not args.citeulike:
+        ap.error("--pseudo-cold needs --citeulike")
     out: dict[str, Any] = {"config": cfg.__dict__, "tag_text": tag_text, "pseudo_cold": args.pseudo_cold}
     rows = []
     if args.synthetic:
