@@ -15,8 +15,12 @@ title + text + tag names), tags and author; every user with test engagements ran
   tags only (no abstracts); Recall@100 as DropoutNet reports it (~0.645 with abstracts).
 * ``--pseudo-cold FRACTION`` (with ``--citeulike``): the *tuning* protocol. The real cold items
   take no part at all (not even as side-info); a seeded ``FRACTION`` of the training items is
-  held out whole instead and ranked the same way. Settings (``--set``) are compared this way,
-  never on the cold test items.
+  held out whole instead and ranked the same way.
+* ``--heater DIR`` (with ``--citeulike``): Heater's split of the same cold items into a
+  validation half (1,018 items) and a test half (2,378), same training pairs. Each half is also
+  ranked among its own items only (keys ``heater_vali`` / ``heater_test``), so settings can be
+  chosen on real cold items (the validation half) and reported on items they were not chosen on
+  (the test half). The pseudo-cold split did not predict the cold items: see benchmarks/README.md.
 
 Usage::
 
@@ -66,10 +70,13 @@ def run_protocol(
     cfg: GNNConfig,
     cache: Path,
     tag_text: bool = True,
+    subsets: dict[str, pd.DataFrame] | None = None,
 ) -> dict[str, Any]:
     """Train on ``train_df`` (+ side-info of warm notes), rank ``cold_ids`` for test users.
 
-    ``tag_text``: the text vectors embed the tag names too (:func:`note_texts`).
+    ``tag_text``: the text vectors embed the tag names too (:func:`note_texts`). ``subsets``:
+    named test frames over part of ``cold_ids``, each also evaluated with its own notes as the
+    only candidates (results under its name).
     """
     warm_notes = notes.loc[~notes["note_id"].isin(cold_ids)].reset_index(drop=True)
     cold_notes = notes.set_index("note_id").loc[cold_ids].reset_index()
@@ -88,20 +95,11 @@ def run_protocol(
     )
     cold_emb = model.embed_new_notes(cold_side)
 
-    users = graph.id_map("user")
-    u = users.index(test_df["user_id"].to_numpy(), missing="ignore")
-    c = pd.Index(cold_ids).get_indexer(test_df["note_id"])
-    ok = (u >= 0) & (c >= 0)
-    test = _matrix(u[ok], c[ok], (len(users), cold_ids.size))
-    empty = sp.csr_matrix(test.shape, dtype=np.float32)
-    results: dict[str, Any] = {}
-    results["gnn"] = evaluate_scorer(
-        lambda b: model.user_embeddings_[b] @ cold_emb.T, empty, test, ks=(k,), batch_size=2048
-    )
-
     # Baselines from the training graph's tags.
     engages = graph.relation(("user", "engages", "note")).copy()
     engages.data[:] = 1.0
+    users = graph.id_map("user")
+    scorers: dict[str, Any] = {"gnn": lambda b, cols: model.user_embeddings_[b] @ cold_emb[cols].T}
     if graph.has_relation(HAS_TAG):
         note_tag = graph.relation(HAS_TAG).copy()
         note_tag.data[:] = 1.0
@@ -110,22 +108,40 @@ def run_protocol(
         cold_tags.data[:] = 1.0
         n_tags = np.maximum(np.diff(cold_tags.indptr), 1)
         pop_score = np.asarray(cold_tags @ tag_pop).ravel() / n_tags
-        results["tag_popularity"] = evaluate_scorer(
-            lambda b: np.broadcast_to(pop_score, (b.size, pop_score.size)), empty, test, ks=(k,), batch_size=2048
-        )
         user_tag = sp.diags(1.0 / np.maximum(np.asarray(engages.sum(axis=1)).ravel(), 1)) @ (engages @ note_tag)
         affinity = sp.csr_matrix(user_tag) @ cold_tags.T.tocsr()
-        results["user_tag_affinity"] = evaluate_scorer(
-            lambda b: affinity[b].toarray(), empty, test, ks=(k,), batch_size=2048
-        )
+        scorers["tag_popularity"] = lambda b, cols: np.broadcast_to(pop_score[cols], (b.size, cols.size))
+        scorers["user_tag_affinity"] = lambda b, cols: affinity[b][:, cols].toarray()
+
+    def evaluate(frame: pd.DataFrame, candidates: np.ndarray) -> dict[str, Any]:
+        """Every scorer, each test user ranking ``candidates`` (a subset of ``cold_ids``) only."""
+        cols = pd.Index(cold_ids).get_indexer(candidates)
+        u = users.index(frame["user_id"].to_numpy(), missing="ignore")
+        c = pd.Index(candidates).get_indexer(frame["note_id"])
+        ok = (u >= 0) & (c >= 0)
+        test = _matrix(u[ok], c[ok], (len(users), cols.size))
+        empty = sp.csr_matrix(test.shape, dtype=np.float32)
+        out = {
+            name: evaluate_scorer(lambda b, f=f: f(b, cols), empty, test, ks=(k,), batch_size=2048)
+            for name, f in scorers.items()
+        }
+        out["n_test_users"] = int((np.diff(test.indptr) > 0).sum())
+        out["n_test_pairs"] = int(test.nnz)
+        out["n_candidates"] = int(cols.size)
+        return out
+
+    results: dict[str, Any] = evaluate(test_df, cold_ids)
+    for name, frame in (subsets or {}).items():
+        results[name] = evaluate(frame, np.sort(frame["note_id"].unique()))
     results["info"] = {
         "train_seconds": train_seconds,
         "text_seconds": text_seconds,
         "epochs_run": model.log_.epochs_run,
         "best_epoch": model.log_.best_epoch,
         "n_cold_notes": int(cold_ids.size),
-        "n_test_users": int((np.diff(test.indptr) > 0).sum()),
-        "n_test_pairs": int(test.nnz),
+        "n_test_users": results.pop("n_test_users"),
+        "n_test_pairs": results.pop("n_test_pairs"),
+        "n_candidates": results.pop("n_candidates"),
         "cold_notes_without_side_info": int((~cold_side.usable()).sum()),
         **unknown,
     }
@@ -147,10 +163,32 @@ def synthetic(cfg: GNNConfig, cache: Path, tag_text: bool = True) -> dict[str, A
     )
 
 
+def heater_subsets(heater: Path) -> dict[str, pd.DataFrame]:
+    """Heater's halves of DropoutNet's cold test pairs (0-based ids, ``uid,iid`` header)."""
+    out = {}
+    for name in ("vali", "test"):
+        f = heater / f"{name}.csv"
+        df = pd.read_csv(f)
+        if list(df.columns[:2]) != ["uid", "iid"]:
+            raise ValueError(f"{f}: expected the header uid,iid; got {','.join(map(str, df.columns))}")
+        out[f"heater_{name}"] = interactions_from_pairs(df["uid"].to_numpy(), df["iid"].to_numpy(), source=str(f))
+    return out
+
+
 def citeulike(
-    root: Path, split_dir: Path, cfg: GNNConfig, cache: Path, tag_text: bool = True, pseudo_cold: float = 0.0
+    root: Path,
+    split_dir: Path,
+    cfg: GNNConfig,
+    cache: Path,
+    tag_text: bool = True,
+    pseudo_cold: float = 0.0,
+    heater: Path | None = None,
 ) -> dict[str, Any]:
-    """DropoutNet's cold split; with ``pseudo_cold > 0`` the tuning protocol on its training items only."""
+    """DropoutNet's cold split; with ``pseudo_cold > 0`` the tuning protocol on its training items only.
+
+    ``heater``: also score Heater's validation and test halves of the cold items, each ranked
+    among its own items (keys ``heater_vali`` and ``heater_test``).
+    """
     _, notes = load_citeulike(root)
     cold = split_dir / "eval" / "cold"
     tr = pd.read_csv(cold / "train.csv", header=None, names=["u", "i", "r"])
@@ -164,7 +202,10 @@ def citeulike(
         te = pd.read_csv(cold / "test.csv", header=None, names=["u", "i", "r"])
         test_df = interactions_from_pairs(te["u"].to_numpy() - 1, te["i"].to_numpy() - 1, source=str(cold / "test.csv"))
         cold_ids = np.sort(ids)
-    return run_protocol(train_df, test_df, notes, cold_ids, k=100, cfg=cfg, cache=cache, tag_text=tag_text)
+    subsets = heater_subsets(heater) if heater is not None else None
+    return run_protocol(
+        train_df, test_df, notes, cold_ids, k=100, cfg=cfg, cache=cache, tag_text=tag_text, subsets=subsets
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,6 +228,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="FRACTION",
         help="CiteULike tuning protocol: hold out FRACTION of the training items instead of using the cold test items",
     )
+    ap.add_argument(
+        "--heater",
+        type=Path,
+        help="citeulike-a-heater-split directory: also report Recall@100 on its validation and test cold items",
+    )
     add_config_option(ap)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
@@ -197,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--pseudo-cold must be in [0, 1)")
     if args.pseudo_cold and not args.citeulike:
         ap.error("--pseudo-cold needs --citeulike")
+    if args.heater and (args.pseudo_cold or not args.citeulike):
+        ap.error("--heater needs --citeulike and no --pseudo-cold")
     out: dict[str, Any] = {"config": cfg.__dict__, "tag_text": tag_text, "pseudo_cold": args.pseudo_cold}
     rows = []
     if args.synthetic:
@@ -209,11 +257,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.citeulike:
         if not args.split:
             ap.error("--citeulike needs --split")
-        res = citeulike(args.citeulike, args.split, cfg, args.cache / "citeulike.npz", tag_text, args.pseudo_cold)
+        res = citeulike(
+            args.citeulike, args.split, cfg, args.cache / "citeulike.npz", tag_text, args.pseudo_cold, args.heater
+        )
         key = "citeulike_pseudo_cold" if args.pseudo_cold else "citeulike_cold"
         out[key] = res
-        for name in ("gnn", "tag_popularity", "user_tag_affinity"):
-            rows.append([key.replace("_", " "), name, f"{res[name]['recall@100']:.4f}"])
+        for label, part in [(key, res)] + [(n, res[n]) for n in ("heater_vali", "heater_test") if n in res]:
+            for name in ("gnn", "tag_popularity", "user_tag_affinity"):
+                rows.append([label.replace("_", " "), name, f"{part[name]['recall@100']:.4f}"])
     out["machine"] = machine()
     print(format_table(["data", "model", "recall@K (20 synthetic, 100 CiteULike)"], rows))
     write_json(args.out, out)
