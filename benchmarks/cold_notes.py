@@ -21,7 +21,7 @@ title + text + tag names), tags and author; every user with test engagements ran
   validation half (1,018 items) and a test half (2,378), same training pairs. Each half is also
   ranked among its own items only (keys ``heater_vali`` / ``heater_test``), so settings can be
   chosen on real cold items (the validation half) and reported on items they were not chosen on
-  (the test half). The pseudo-cold split did not predict the cold items: see benchmarks/README.md.
+  (the test half); figures in benchmarks/README.md.
 
 Usage::
 
