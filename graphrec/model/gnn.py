@@ -25,7 +25,9 @@ embeddings and its author's layer-0 user embedding, summed and passed through a 
 A brand-new note has no ID embedding and no edges; its embedding is ``s(n)`` alone. So that
 ``s(n)`` lives in the same space as propagated notes, training adds a *cold view* loss (weight
 ``cold_weight``): the same softmax with every positive note replaced by ``s(n)``, in the
-spirit of DropoutNet. Without any side-info the model is a weighted (heterogeneous) LightGCN.
+spirit of DropoutNet. Its negatives are the batch's other ``s(n)`` plus, with
+``cold_extra_negatives > 0``, that many uniform draws of training notes' ``s(n)`` (a brand-new
+note competes with other brand-new notes, not with propagated ones). Without any side-info the model is a weighted (heterogeneous) LightGCN.
 
 **Losses.** ``similarity`` is ``"dot"`` (raw inner products) or ``"cosine"`` (unit vectors
 in the loss, and exported as unit vectors so inner-product serving ranks by cosine).
@@ -122,6 +124,7 @@ class GNNConfig:
     tag_weight: float = 1.0
     similar_weight: float = 0.0
     cold_weight: float = 0.5
+    cold_extra_negatives: int = 0
     ccl_margin: float = 0.9
     ccl_negative_weight: float = 150.0
     cl_weight: float = 0.0
@@ -145,6 +148,7 @@ class GNNConfig:
             raise InvalidParameterError("loss='ccl' is a cosine loss; set similarity='cosine' with it")
         check_float("ccl_margin", self.ccl_margin, minimum=-1.0, maximum=1.0)
         check_int("extra_negatives", self.extra_negatives, minimum=1 if self.loss == "ccl" else 0)
+        check_int("cold_extra_negatives", self.cold_extra_negatives, minimum=0)
         check_choice("similarity", self.similarity, ("dot", "cosine"))
         check_float("temperature", self.temperature, minimum=0.0, exclusive_minimum=True)
         check_int("batch_size", self.batch_size, minimum=2)
@@ -679,13 +683,14 @@ class GNNRecommender:
             loss = self._ccl(ue, ie, negatives)
             reg_items = torch.cat([it, uniform])
         else:
-            loss, extra = self._softmax(ue, ie, it, final, log_pop, rng, n_notes)
+            notes = final[m.n_users : m.n_users + n_notes]
+            loss, extra = self._softmax(ue, ie, it, notes, cfg.extra_negatives, log_pop, rng)
             reg_items = torch.cat([it, extra]) if extra is not None else it
         if side is not None and cfg.cold_weight > 0:
             if cfg.loss == "ccl":  # the same negatives, against the side-info-only positives
                 cold = self._ccl(ue, side[it], negatives)
             else:
-                cold, _ = self._softmax(ue, side[it], it, None, log_pop, rng, n_notes)
+                cold, _ = self._softmax(ue, side[it], it, side, cfg.cold_extra_negatives, log_pop, rng)
             loss = loss + cfg.cold_weight * cold
         if cfg.l2 > 0:
             reg = x0[ut].pow(2).sum() + x0[m.n_users + reg_items].pow(2).sum()
@@ -714,12 +719,15 @@ class GNNRecommender:
         ue: torch.Tensor,
         ie: torch.Tensor,
         it: torch.Tensor,
-        final: torch.Tensor | None,
+        notes: torch.Tensor,
+        n_extra: int,
         log_pop: torch.Tensor,
         rng: np.random.Generator,
-        n_notes: int,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """In-batch sampled softmax (+ shared uniform negatives); positives on the diagonal."""
+        """In-batch sampled softmax (+ ``n_extra`` shared uniform negatives, rows of ``notes``).
+
+        Positives are on the diagonal; returns the loss and the drawn note indices (or None).
+        """
         cfg = self.config
         if cfg.similarity == "cosine":
             ue, ie = F.normalize(ue, dim=1), F.normalize(ie, dim=1)
@@ -733,9 +741,9 @@ class GNNRecommender:
             logits = logits + cfg.pda_gamma * log_pop[it].unsqueeze(0)
         logits = logits.masked_fill(same, -torch.inf)
         extra = None
-        if cfg.extra_negatives and final is not None:
-            extra = torch.from_numpy(rng.integers(0, n_notes, size=cfg.extra_negatives)).to(ue.device)
-            negatives = final[self.model_.n_users + extra]
+        if n_extra:
+            extra = torch.from_numpy(rng.integers(0, notes.shape[0], size=n_extra)).to(ue.device)
+            negatives = notes[extra]
             if cfg.similarity == "cosine":
                 negatives = F.normalize(negatives, dim=1)
             more = ue @ negatives.T / cfg.temperature

@@ -142,6 +142,7 @@ def test_fit_beats_popularity_and_is_reproducible(small_tables):
         {"pda_gamma": 0.1},
         {"similar_weight": 1.0},
         {"similarity": "cosine"},
+        {"cold_extra_negatives": 64},
     ],
 )
 def test_loss_options_train(graph, options):
@@ -249,6 +250,33 @@ def test_ccl_matches_a_loop_reference():
     assert float(got) == pytest.approx(expected, rel=1e-9)
 
 
+def test_sampled_softmax_matches_a_loop_reference():
+    rng = np.random.default_rng(0)
+    u, i, table = (rng.normal(size=(n, 4)) for n in (3, 3, 6))
+    it = np.array([0, 2, 0])  # rows 0 and 2 share a positive: not each other's negative
+    log_pop = np.log(np.array([5.0, 1.0, 2.0, 1.0, 1.0, 3.0]))
+    model = GNNRecommender(temperature=0.5, logq=True)
+    draws = np.random.default_rng(7).integers(0, 6, size=4)  # what the sampler will draw
+    loss, extra = model._softmax(
+        torch.tensor(u),
+        torch.tensor(i),
+        torch.tensor(it),
+        torch.tensor(table),
+        4,
+        torch.tensor(log_pop),
+        np.random.default_rng(7),
+    )
+    assert extra is not None and extra.tolist() == draws.tolist()
+    mean_lp = log_pop[it].mean()
+    expected = []
+    for r in range(3):
+        logits = [u[r] @ i[c] / 0.5 - (log_pop[it[c]] - mean_lp) for c in range(3) if c == r or it[c] != it[r]]
+        logits += [u[r] @ table[d] / 0.5 for d in draws]
+        positive = u[r] @ i[r] / 0.5 - (log_pop[it[r]] - mean_lp)
+        expected.append(np.log(np.sum(np.exp(logits))) - positive)
+    assert float(loss) == pytest.approx(np.mean(expected), rel=1e-9)
+
+
 def test_refit_retrains_on_everything_for_the_best_epoch_count(graph, tmp_path):
     model = GNNRecommender(**{**FAST, "epochs": 6, "refit": True}).fit(graph)
     log = model.log_
@@ -300,3 +328,5 @@ def test_bad_input(graph):
         GNNRecommender(loss="ccl")
     with pytest.raises(InvalidParameterError, match="extra_negatives"):
         GNNRecommender(loss="ccl", similarity="cosine", extra_negatives=0)
+    with pytest.raises(InvalidParameterError, match="cold_extra_negatives"):
+        GNNRecommender(cold_extra_negatives=-1)
