@@ -69,8 +69,11 @@ def add_config_option(ap: argparse.ArgumentParser) -> None:
     )
 
 
-def config_overrides(pairs: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` strings as GNNConfig fields, each value cast to the field's default's type."""
+def config_overrides(pairs: list[str], own_flags: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``KEY=VALUE`` strings as GNNConfig fields, each value cast to the field's default's type.
+
+    ``own_flags``: fields the script sets from its own ``--FIELD`` option; ``--set`` refuses them.
+    """
     from graphrec.model import GNNConfig
 
     defaults = GNNConfig()
@@ -79,6 +82,8 @@ def config_overrides(pairs: list[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not hasattr(defaults, key):
             raise SystemExit(f"--set {pair!r}: expected KEY=VALUE with KEY a GNNConfig field")
+        if key in own_flags:
+            raise SystemExit(f"--set {pair!r}: this script sets {key} with --{key}; use that option")
         kind = type(getattr(defaults, key))
         out[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
     return out

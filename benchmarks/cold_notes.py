@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    cfg = GNNConfig(epochs=args.epochs, device=args.device, **config_overrides(args.set))
+    cfg = GNNConfig(epochs=args.epochs, device=args.device, **config_overrides(args.set, ("epochs", "device")))
     tag_text = not args.no_tag_text
     if not 0.0 <= args.pseudo_cold < 1.0:
         ap.error("--pseudo-cold must be in [0, 1)")

@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     train, test = load(args.data)
-    options = {**PROTOCOL_DEFAULTS, **config_overrides(args.set)}
+    options = {**PROTOCOL_DEFAULTS, **config_overrides(args.set, ("epochs", "dim", "device", "seed"))}
     cfg = GNNConfig(epochs=args.epochs, dim=args.dim, device=args.device, seed=args.seed, **options)
     users, notes, info = train_ours(train, cfg, args.checkpoint_dir)
     result: dict[str, Any] = {"data": str(args.data), "config": cfg.__dict__, **info}
