@@ -50,7 +50,14 @@ from graphrec.evaluate import cold_note_split, evaluate_scorer
 from graphrec.graph import HAS_TAG, build_graph
 from graphrec.io import load_citeulike
 from graphrec.io.datasets import interactions_from_pairs
-from graphrec.model import GNNConfig, GNNRecommender, encode_texts, side_info_for_notes, side_info_from_graph
+from graphrec.model import (
+    ColdValidation,
+    GNNConfig,
+    GNNRecommender,
+    encode_texts,
+    side_info_for_notes,
+    side_info_from_graph,
+)
 from graphrec.model.side_info import note_texts
 from graphrec.testing import make_ugc_dataset
 
@@ -72,12 +79,15 @@ def run_protocol(
     cache: Path,
     tag_text: bool = True,
     subsets: dict[str, pd.DataFrame] | None = None,
+    stop_on: str | None = None,
 ) -> dict[str, Any]:
     """Train on ``train_df`` (+ side-info of warm notes), rank ``cold_ids`` for test users.
 
     ``tag_text``: the text vectors embed the tag names too (:func:`note_texts`). ``subsets``:
     named test frames over part of ``cold_ids``, each also evaluated with its own notes as the
-    only candidates (results under its name).
+    only candidates (results under its name). ``stop_on``: the name of a subset whose notes and
+    engagements early stopping follows (:class:`~graphrec.model.gnn.ColdValidation`), instead
+    of the warm validation engagements.
     """
     warm_notes = notes.loc[~notes["note_id"].isin(cold_ids)].reset_index(drop=True)
     cold_notes = notes.set_index("note_id").loc[cold_ids].reset_index()
@@ -88,18 +98,30 @@ def run_protocol(
     pos = pd.Index(notes["note_id"])
     warm_text = text_all[pos.get_indexer(graph.id_map("note").ids)]
     side = side_info_from_graph(graph, text=warm_text)
-    t = time.perf_counter()
-    model = GNNRecommender(cfg).fit(graph, side)
-    train_seconds = time.perf_counter() - t
+    users = graph.id_map("user")
     cold_side, unknown = side_info_for_notes(
-        cold_notes, users=graph.id_map("user"), tags=graph.id_map("tag"), text=text_all[pos.get_indexer(cold_ids)]
+        cold_notes, users=users, tags=graph.id_map("tag"), text=text_all[pos.get_indexer(cold_ids)]
     )
+    cold_valid = None
+    if stop_on is not None:
+        frame = (subsets or {})[stop_on]
+        valid_ids = np.sort(frame["note_id"].unique())
+        valid_notes = cold_notes.set_index("note_id").loc[valid_ids].reset_index()
+        valid_side, _ = side_info_for_notes(
+            valid_notes, users=users, tags=graph.id_map("tag"), text=text_all[pos.get_indexer(valid_ids)]
+        )
+        u = users.index(frame["user_id"].to_numpy(), missing="ignore")
+        c = pd.Index(valid_ids).get_indexer(frame["note_id"])
+        ok = (u >= 0) & (c >= 0)
+        cold_valid = ColdValidation(valid_side, _matrix(u[ok], c[ok], (len(users), valid_ids.size)))
+    t = time.perf_counter()
+    model = GNNRecommender(cfg).fit(graph, side, cold_validation=cold_valid)
+    train_seconds = time.perf_counter() - t
     cold_emb = model.embed_new_notes(cold_side)
 
     # Baselines from the training graph's tags.
     engages = graph.relation(("user", "engages", "note")).copy()
     engages.data[:] = 1.0
-    users = graph.id_map("user")
     scorers: dict[str, Any] = {"gnn": lambda b, cols: model.user_embeddings_[b] @ cold_emb[cols].T}
     if graph.has_relation(HAS_TAG):
         note_tag = graph.relation(HAS_TAG).copy()
@@ -139,6 +161,8 @@ def run_protocol(
         "text_seconds": text_seconds,
         "epochs_run": model.log_.epochs_run,
         "best_epoch": model.log_.best_epoch,
+        "early_stopping_on": stop_on or "warm validation engagements",
+        "history": model.log_.history,
         "n_cold_notes": int(cold_ids.size),
         "n_test_users": results.pop("n_test_users"),
         "n_test_pairs": results.pop("n_test_pairs"),
@@ -184,11 +208,13 @@ def citeulike(
     tag_text: bool = True,
     pseudo_cold: float = 0.0,
     heater: Path | None = None,
+    stop_on_vali: bool = False,
 ) -> dict[str, Any]:
     """DropoutNet's cold split; with ``pseudo_cold > 0`` the tuning protocol on its training items only.
 
     ``heater``: also score Heater's validation and test halves of the cold items, each ranked
-    among its own items (keys ``heater_vali`` and ``heater_test``).
+    among its own items (keys ``heater_vali`` and ``heater_test``); with ``stop_on_vali`` early
+    stopping follows the validation half.
     """
     _, notes = load_citeulike(root)
     cold = split_dir / "eval" / "cold"
@@ -205,7 +231,16 @@ def citeulike(
         cold_ids = np.sort(ids)
     subsets = heater_subsets(heater) if heater is not None else None
     return run_protocol(
-        train_df, test_df, notes, cold_ids, k=100, cfg=cfg, cache=cache, tag_text=tag_text, subsets=subsets
+        train_df,
+        test_df,
+        notes,
+        cold_ids,
+        k=100,
+        cfg=cfg,
+        cache=cache,
+        tag_text=tag_text,
+        subsets=subsets,
+        stop_on="heater_vali" if stop_on_vali else None,
     )
 
 
@@ -234,6 +269,12 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="citeulike-a-heater-split directory: also report Recall@100 on its validation and test cold items",
     )
+    ap.add_argument(
+        "--stop-on-vali",
+        action="store_true",
+        help="with --heater: early stopping follows Heater's validation cold items (from side-info alone) "
+        "instead of held-out warm engagements",
+    )
     add_config_option(ap)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
@@ -246,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--pseudo-cold needs --citeulike")
     if args.heater and (args.pseudo_cold or not args.citeulike):
         ap.error("--heater needs --citeulike and no --pseudo-cold")
+    if args.stop_on_vali and not args.heater:
+        ap.error("--stop-on-vali needs --heater")
     out: dict[str, Any] = {"config": cfg.__dict__, "tag_text": tag_text, "pseudo_cold": args.pseudo_cold}
     rows = []
     if args.synthetic:
@@ -259,7 +302,14 @@ def main(argv: list[str] | None = None) -> int:
         if not args.split:
             ap.error("--citeulike needs --split")
         res = citeulike(
-            args.citeulike, args.split, cfg, args.cache / "citeulike.npz", tag_text, args.pseudo_cold, args.heater
+            args.citeulike,
+            args.split,
+            cfg,
+            args.cache / "citeulike.npz",
+            tag_text,
+            args.pseudo_cold,
+            args.heater,
+            args.stop_on_vali,
         )
         key = "citeulike_pseudo_cold" if args.pseudo_cold else "citeulike_cold"
         out[key] = res

@@ -10,6 +10,7 @@ import importlib
 from typing import Any
 
 _WHERE = {
+    "ColdValidation": "graphrec.model.gnn",
     "GNNConfig": "graphrec.model.gnn",
     "GNNRecommender": "graphrec.model.gnn",
     "propagation_matrix": "graphrec.model.gnn",

@@ -88,6 +88,7 @@ from graphrec.model.encoder import NoteEncoder
 from graphrec.model.side_info import SideInfo
 
 __all__ = [
+    "ColdValidation",
     "GNNConfig",
     "GNNRecommender",
     "SideInfoEncoder",
@@ -423,11 +424,34 @@ def recall_at_k(
     return total / users.size
 
 
+@dataclass(frozen=True)
+class ColdValidation:
+    """Notes held out *whole* (no node, no edge) with their users' engagements, for early stopping.
+
+    ``engagements`` is users (the training graph's) x these notes, in ``side_info``'s order.
+    Passed to :meth:`GNNRecommender.fit`, it makes training stop and keep the weights where the
+    side-info encoder alone recalls these notes best (``valid_cold_recall@20``), instead of where
+    the warm validation engagements are recalled best.
+    """
+
+    side_info: SideInfo
+    engagements: sp.csr_matrix
+
+
+@dataclass(frozen=True)
+class _ColdValidationTensors:
+    tensors: dict[str, torch.Tensor | None]
+    n_notes: int
+    no_train: sp.csr_matrix  # nothing to mask: the notes have no training engagements
+    engagements: sp.csr_matrix
+
+
 @dataclass
 class TrainingLog:
     """What :meth:`GNNRecommender.fit` did: per-evaluation validation recall, timings, best epoch.
 
-    ``train_seconds`` counts all training, a refit's ``refit_seconds`` included.
+    ``best_valid_recall`` is the metric that chose the best epoch: ``valid_cold_recall@20`` when
+    ``fit`` had a :class:`ColdValidation`, else ``valid_recall@20``. ``train_seconds`` counts all training, a refit's ``refit_seconds`` included.
     """
 
     epochs_run: int = 0
@@ -471,12 +495,21 @@ class GNNRecommender:
     # ---- public API --------------------------------------------------------------------
 
     def fit(
-        self, graph: HeteroGraph, side_info: SideInfo | None = None, *, validation: sp.csr_matrix | None = None
+        self,
+        graph: HeteroGraph,
+        side_info: SideInfo | None = None,
+        *,
+        validation: sp.csr_matrix | None = None,
+        cold_validation: ColdValidation | None = None,
     ) -> GNNRecommender:
         """Train on ``graph`` (and ``side_info`` of its notes); returns ``self``.
 
         ``validation`` (users x notes, disjoint from the graph's engagements) drives early
         stopping; without it ``valid_fraction`` of the engagements is held out for that.
+        ``cold_validation`` (needs ``side_info``): brand-new notes and their engagements; early
+        stopping then follows how well they are recalled from side-info alone (the warm
+        validation recall is still logged). Use it when the model is for cold notes: their
+        recall peaks earlier in training than warm recall does.
         """
         cfg = self.config
         device = _resolve_device(cfg.device)
@@ -495,8 +528,9 @@ class GNNRecommender:
         side = side_info if side_info is not None and not side_info.empty else None
         self._device = device
         self._side_tensors = self._tensors(side, device) if side is not None else None
+        cold = self._cold_validation_tensors(cold_validation, side, engages.shape[0])
         log = TrainingLog()
-        adj = self._train(graph, engages, side, validation, cfg.epochs, log, self.checkpoint_dir)
+        adj = self._train(graph, engages, side, validation, cfg.epochs, log, self.checkpoint_dir, cold)
         if cfg.refit and carved and log.best_epoch:
             # The held-out engagements go back in; the best epoch count found with them out is reused.
             _log.info("refit on all engagements for %d epochs", log.best_epoch)
@@ -553,11 +587,12 @@ class GNNRecommender:
         epochs: int,
         log: TrainingLog,
         checkpoint_dir: Path | None,
+        cold: _ColdValidationTensors | None = None,
     ) -> torch.Tensor:
         """Build a fresh model on ``engages`` and train it up to ``epochs``; returns the propagation matrix.
 
-        With ``validation``, stops after ``patience`` evaluations without improvement and keeps
-        the best weights. With ``checkpoint_dir``, saves (and resumes from) its state there.
+        With ``validation`` (or ``cold``: then it chooses), stops after ``patience`` evaluations
+        without improvement and keeps the best weights. With ``checkpoint_dir``, saves (and resumes from) its state there.
         """
         cfg = self.config
         device = self._device
@@ -608,11 +643,16 @@ class GNNRecommender:
                 losses.append(float(loss.detach()))
             log.epochs_run = epoch + 1
             entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - t0}
-            if validation is not None and validation.nnz and (epoch + 1) % cfg.eval_every == 0:
+            if ((validation is not None and validation.nnz) or cold) and (epoch + 1) % cfg.eval_every == 0:
                 users, notes, _ = self._embed(adj)
-                entry["valid_recall@20"] = recall_at_k(users, notes, binary, sp.csr_matrix(validation), k=20)
-                if not entry["valid_recall@20"] <= log.best_valid_recall:  # first or better
-                    log.best_valid_recall, log.best_epoch, bad = entry["valid_recall@20"], epoch + 1, 0
+                if validation is not None and validation.nnz:
+                    entry["valid_recall@20"] = recall_at_k(users, notes, binary, sp.csr_matrix(validation), k=20)
+                if cold is not None:
+                    new_notes = self._embed_side(cold.tensors, cold.n_notes)
+                    entry["valid_cold_recall@20"] = recall_at_k(users, new_notes, cold.no_train, cold.engagements, k=20)
+                score = entry["valid_cold_recall@20" if cold is not None else "valid_recall@20"]
+                if not score <= log.best_valid_recall:  # first or better
+                    log.best_valid_recall, log.best_epoch, bad = score, epoch + 1, 0
                     best_state = {k: v.detach().clone() for k, v in self.model_.state_dict().items()}
                     if checkpoint_dir is not None:
                         self._save_state(checkpoint_dir / "best.npz", best_state)
@@ -763,6 +803,41 @@ class GNNRecommender:
             final = F.normalize(final, dim=1)
         nu, nn_ = self.model_.n_users, self.model_.n_notes
         return final[:nu], final[nu : nu + nn_], final[nu + nn_ :]
+
+    @torch.no_grad()
+    def _embed_side(self, tensors: dict[str, torch.Tensor | None], n: int) -> torch.Tensor:
+        """Side-info-only embeddings of notes outside the graph (as :meth:`embed_new_notes`)."""
+        self.model_.eval()
+        out = self.model_.side(tensors["text"], tensors["tags"] if self.model_.n_tags else None, tensors["authors"], n)
+        return F.normalize(out, dim=1) if self.config.similarity == "cosine" else out
+
+    def _cold_validation_tensors(
+        self, cold: ColdValidation | None, side: SideInfo | None, n_users: int
+    ) -> _ColdValidationTensors | None:
+        """Check ``cold`` against the training data; its side-info as tensors (or None)."""
+        if cold is None:
+            return None
+        if side is None:
+            raise InvalidParameterError("cold_validation needs side_info: new notes are embedded from it")
+        eng = sp.csr_matrix(cold.engagements, dtype=np.float32, copy=True)
+        eng.eliminate_zeros()
+        if eng.shape != (n_users, cold.side_info.n_notes):
+            raise InvalidParameterError(
+                f"cold_validation engagements have shape {eng.shape}; expected (users, new notes) = "
+                f"({n_users}, {cold.side_info.n_notes})"
+            )
+        if eng.nnz == 0:
+            raise InvalidParameterError("cold_validation has no engagements to validate on")
+        for part in ("text", "tags"):
+            ours, theirs = getattr(side, part), getattr(cold.side_info, part)
+            if (ours is None) != (theirs is None) or (ours is not None and ours.shape[1] != theirs.shape[1]):
+                raise InvalidParameterError(f"cold_validation side_info {part} does not match the training side_info's")
+        return _ColdValidationTensors(
+            self._tensors(cold.side_info, self._device),
+            cold.side_info.n_notes,
+            sp.csr_matrix(eng.shape, dtype=np.float32),
+            eng,
+        )
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):

@@ -15,6 +15,7 @@ from graphrec.exceptions import ArtifactError, InvalidParameterError, NotFittedE
 from graphrec.graph import ENGAGES, HAS_TAG, SIMILAR, HeteroGraph, build_graph
 from graphrec.io import IdMap
 from graphrec.model import (
+    ColdValidation,
     GNNRecommender,
     NoteEncoder,
     SideInfo,
@@ -154,7 +155,9 @@ def test_loss_options_train(graph, options):
         np.testing.assert_allclose(np.linalg.norm(new[new.any(axis=1)], axis=1), 1.0, rtol=1e-5)
 
 
-def test_cold_notes_from_side_info_beat_tag_popularity(small_ugc):
+@pytest.fixture(scope="module")
+def cold_split(small_ugc):
+    """A graph without 20% of the notes; those notes' side-info and test engagements."""
     from graphrec.io import validate_interactions, validate_notes
 
     interactions = validate_interactions(small_ugc.interactions)
@@ -162,18 +165,23 @@ def test_cold_notes_from_side_info_beat_tag_popularity(small_ugc):
     split = cold_note_split(interactions, fraction=0.2, seed=0)
     cold = np.asarray(split.held_out_notes)
     g = build_graph(split.train, notes.loc[~notes["note_id"].isin(cold)])
-    model = GNNRecommender(**FAST).fit(g, side_info_from_graph(g))
     cold_notes = notes.set_index("note_id").loc[cold].reset_index()
     side, stats = side_info_for_notes(cold_notes, users=g.id_map("user"), tags=g.id_map("tag"))
+    assert stats["unknown_tags"] >= 0
+    test, _ = relevance_matrix(split.test, g.id_map("user"), IdMap(cold))
+    return g, side, test
+
+
+def test_cold_notes_from_side_info_beat_tag_popularity(cold_split):
+    g, side, test = cold_split
+    model = GNNRecommender(**FAST).fit(g, side_info_from_graph(g))
     emb = model.embed_new_notes(side)
-    assert emb.shape == (cold.size, 16) and stats["unknown_tags"] >= 0
+    assert emb.shape == (side.n_notes, 16)
     # The numpy encoder computes what the torch module computes.
     t = model._tensors(side, torch.device("cpu"))
     with torch.no_grad():
         ref = model.model_.side(t["text"], t["tags"], t["authors"], side.n_notes).numpy()
     np.testing.assert_allclose(emb[side.usable()], ref[side.usable()], rtol=1e-4, atol=1e-5)
-    users = g.id_map("user")
-    test, _ = relevance_matrix(split.test, users, IdMap(cold))
     empty = sp.csr_matrix(test.shape, dtype=np.float32)
     gnn = evaluate_scorer(lambda b: model.user_embeddings_[b] @ emb.T, empty, test, show_progress=False)
     tags = side.tags.toarray()
@@ -183,6 +191,29 @@ def test_cold_notes_from_side_info_beat_tag_popularity(small_ugc):
     score = (tags @ tag_pop) / np.maximum(tags.sum(axis=1), 1)
     base = evaluate_scorer(lambda b: np.tile(score, (b.size, 1)), empty, test, show_progress=False)
     assert gnn["recall@20"] >= 2 * base["recall@20"], (gnn, base)
+
+
+def test_cold_validation_chooses_the_epoch_and_checks_its_input(cold_split):
+    g, side, test = cold_split
+    train_side = side_info_from_graph(g)
+    cold = ColdValidation(side, test)
+    model = GNNRecommender(**{**FAST, "patience": 100}).fit(g, train_side, cold_validation=cold)
+    history = model.log_.history
+    assert all("valid_recall@20" in h and "valid_cold_recall@20" in h for h in history)
+    curve = [h["valid_cold_recall@20"] for h in history]
+    assert model.log_.best_valid_recall == max(curve)
+    assert model.log_.best_epoch == history[int(np.argmax(curve))]["epoch"]
+    # The kept weights are the best epoch's: the cold metric, recomputed, is the best one.
+    users = torch.from_numpy(model.user_embeddings_)
+    new = torch.from_numpy(model.embed_new_notes(side))
+    again = recall_at_k(users, new, sp.csr_matrix(test.shape, dtype=np.float32), test, k=20)
+    assert again == pytest.approx(max(curve), abs=1e-6)
+    with pytest.raises(InvalidParameterError, match="needs side_info"):
+        GNNRecommender(**FAST).fit(g, cold_validation=cold)
+    with pytest.raises(InvalidParameterError, match="shape"):
+        GNNRecommender(**FAST).fit(g, train_side, cold_validation=ColdValidation(side, test[:, :-1]))
+    with pytest.raises(InvalidParameterError, match="no engagements"):
+        GNNRecommender(**FAST).fit(g, train_side, cold_validation=ColdValidation(side, test * 0))
 
 
 def test_new_note_without_side_info_gets_zero_vector(graph):
