@@ -79,17 +79,18 @@ def run_protocol(
     cache: Path,
     tag_text: bool = True,
     subsets: dict[str, pd.DataFrame] | None = None,
-    stop_on: str | None = None,
+    stop_on: tuple[str, pd.DataFrame] | None = None,
 ) -> dict[str, Any]:
     """Train on ``train_df`` (+ side-info of warm notes), rank ``cold_ids`` for test users.
 
     ``tag_text``: the text vectors embed the tag names too (:func:`note_texts`). ``subsets``:
     named test frames over part of ``cold_ids``, each also evaluated with its own notes as the
-    only candidates (results under its name). ``stop_on``: the name of a subset whose notes and
-    engagements early stopping follows (:class:`~graphrec.model.gnn.ColdValidation`), instead
-    of the warm validation engagements.
+    only candidates (results under its name). ``stop_on``: ``(label, frame)``, engagements with
+    notes outside ``train_df`` that early stopping follows
+    (:class:`~graphrec.model.gnn.ColdValidation`) instead of warm validation engagements.
     """
-    warm_notes = notes.loc[~notes["note_id"].isin(cold_ids)].reset_index(drop=True)
+    valid_ids = np.sort(stop_on[1]["note_id"].unique()) if stop_on is not None else np.array([], dtype=np.int64)
+    warm_notes = notes.loc[~notes["note_id"].isin(np.concatenate([cold_ids, valid_ids]))].reset_index(drop=True)
     cold_notes = notes.set_index("note_id").loc[cold_ids].reset_index()
     graph = build_graph(train_df, warm_notes)
     t = time.perf_counter()
@@ -104,9 +105,8 @@ def run_protocol(
     )
     cold_valid = None
     if stop_on is not None:
-        frame = (subsets or {})[stop_on]
-        valid_ids = np.sort(frame["note_id"].unique())
-        valid_notes = cold_notes.set_index("note_id").loc[valid_ids].reset_index()
+        frame = stop_on[1]
+        valid_notes = notes.set_index("note_id").loc[valid_ids].reset_index()
         valid_side, _ = side_info_for_notes(
             valid_notes, users=users, tags=graph.id_map("tag"), text=text_all[pos.get_indexer(valid_ids)]
         )
@@ -161,7 +161,7 @@ def run_protocol(
         "text_seconds": text_seconds,
         "epochs_run": model.log_.epochs_run,
         "best_epoch": model.log_.best_epoch,
-        "early_stopping_on": stop_on or "warm validation engagements",
+        "early_stopping_on": stop_on[0] if stop_on else "warm validation engagements",
         "history": model.log_.history,
         "n_cold_notes": int(cold_ids.size),
         "n_test_users": results.pop("n_test_users"),
@@ -209,12 +209,14 @@ def citeulike(
     pseudo_cold: float = 0.0,
     heater: Path | None = None,
     stop_on_vali: bool = False,
+    cold_valid_fraction: float = 0.0,
 ) -> dict[str, Any]:
     """DropoutNet's cold split; with ``pseudo_cold > 0`` the tuning protocol on its training items only.
 
     ``heater``: also score Heater's validation and test halves of the cold items, each ranked
     among its own items (keys ``heater_vali`` and ``heater_test``); with ``stop_on_vali`` early
-    stopping follows the validation half.
+    stopping follows the validation half. ``cold_valid_fraction``: early stopping follows that
+    seeded share of the *training* items, held out whole (no cold test item is involved).
     """
     _, notes = load_citeulike(root)
     cold = split_dir / "eval" / "cold"
@@ -230,6 +232,10 @@ def citeulike(
         test_df = interactions_from_pairs(te["u"].to_numpy() - 1, te["i"].to_numpy() - 1, source=str(cold / "test.csv"))
         cold_ids = np.sort(ids)
     subsets = heater_subsets(heater) if heater is not None else None
+    stop_on = ("heater_vali", subsets["heater_vali"]) if stop_on_vali and subsets else None
+    if cold_valid_fraction > 0:
+        held = cold_note_split(train_df, fraction=cold_valid_fraction, seed=2)
+        train_df, stop_on = held.train, (f"{cold_valid_fraction:g} of the training items", held.test)
     return run_protocol(
         train_df,
         test_df,
@@ -240,7 +246,7 @@ def citeulike(
         cache=cache,
         tag_text=tag_text,
         subsets=subsets,
-        stop_on="heater_vali" if stop_on_vali else None,
+        stop_on=stop_on,
     )
 
 
@@ -275,6 +281,14 @@ def main(argv: list[str] | None = None) -> int:
         help="with --heater: early stopping follows Heater's validation cold items (from side-info alone) "
         "instead of held-out warm engagements",
     )
+    ap.add_argument(
+        "--cold-valid-fraction",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="with --citeulike: early stopping follows FRACTION of the training items, held out whole "
+        "(side-info alone), instead of held-out warm engagements",
+    )
     add_config_option(ap)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
@@ -289,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--heater needs --citeulike and no --pseudo-cold")
     if args.stop_on_vali and not args.heater:
         ap.error("--stop-on-vali needs --heater")
+    if not 0.0 <= args.cold_valid_fraction < 0.5 or (args.cold_valid_fraction and not args.citeulike):
+        ap.error("--cold-valid-fraction must be in [0, 0.5) and needs --citeulike")
+    if args.cold_valid_fraction and (args.stop_on_vali or args.pseudo_cold):
+        ap.error("--cold-valid-fraction replaces --stop-on-vali and cannot go with --pseudo-cold")
     out: dict[str, Any] = {"config": cfg.__dict__, "tag_text": tag_text, "pseudo_cold": args.pseudo_cold}
     rows = []
     if args.synthetic:
@@ -310,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             args.pseudo_cold,
             args.heater,
             args.stop_on_vali,
+            args.cold_valid_fraction,
         )
         key = "citeulike_pseudo_cold" if args.pseudo_cold else "citeulike_cold"
         out[key] = res
