@@ -22,11 +22,21 @@ title + text + tag names), tags and author; every user with test engagements ran
   ranked among its own items only (keys ``heater_vali`` / ``heater_test``), so settings can be
   chosen on real cold items (the validation half) and reported on items they were not chosen on
   (the test half); figures in benchmarks/README.md.
+* Early stopping. By default training stops on held-out *warm* engagements (the GNN's
+  default). ``--cold-valid-fraction F`` (with ``--citeulike``) holds out a seeded share ``F`` of
+  the *training* items whole and stops where they are best recalled from side-info alone
+  (:class:`graphrec.model.gnn.ColdValidation`); no cold test item is involved, so the
+  DropoutNet figure stays clean. ``--stop-on-vali`` (with ``--heater``) stops on Heater's
+  validation half instead: the Heater test figure stays clean, the DropoutNet one (which
+  includes the validation items) does not.
 
 Usage::
 
     python benchmarks/cold_notes.py --synthetic --citeulike ../shared/data/citeulike-a \
         --split ../shared/data/citeulike-a-dropoutnet-split --out benchmarks/results/cold_notes.json
+    python benchmarks/cold_notes.py --citeulike ../shared/data/citeulike-a \
+        --split ../shared/data/citeulike-a-dropoutnet-split --heater ../shared/data/citeulike-a-heater-split \
+        --cold-valid-fraction 0.05 --out benchmarks/results/citeulike_heater/cold_valid_5pct.json
 """
 
 from __future__ import annotations
