@@ -27,7 +27,8 @@ A brand-new note has no ID embedding and no edges; its embedding is ``s(n)`` alo
 ``cold_weight``): the same softmax with every positive note replaced by ``s(n)``, in the
 spirit of DropoutNet. Its negatives are the batch's other ``s(n)`` plus, with
 ``cold_extra_negatives > 0``, that many uniform draws of training notes' ``s(n)`` (a brand-new
-note competes with other brand-new notes, not with propagated ones). Without any side-info the model is a weighted (heterogeneous) LightGCN.
+note competes with other brand-new notes, not with propagated ones). Without any side-info the
+model is a weighted (heterogeneous) LightGCN.
 
 **Losses.** ``similarity`` is ``"dot"`` (raw inner products) or ``"cosine"`` (unit vectors
 in the loss, and exported as unit vectors so inner-product serving ranks by cosine).
@@ -54,8 +55,8 @@ weights are restored at the end. A model meant for *new* notes can stop on them 
 and stops where the side-info encoder alone recalls them best (``valid_cold_recall@20``; the
 warm figure is still logged). Cold recall peaks well before warm recall: on CiteULike's cold
 split, warm validation recall peaked at epoch 24, recall of held-out cold items at epoch 8–12,
-and stopping there lifted cold Recall@100 by about 4% (``benchmarks/README.md``, cold_notes.py). With ``refit=True`` (and a carved-out validation set) the
-model is then trained again from the same seed on *all* engagements for the best epoch count:
+and stopping there lifted cold Recall@100 by about 4% (``benchmarks/README.md``, cold_notes.py).
+With ``refit=True`` (and a carved-out validation set) the model is then trained again from the same seed on *all* engagements for the best epoch count:
 the held-out share costs light users most (one of a user's eight items is 12%), and the final
 model should not lose it. With ``checkpoint_dir`` the trainer writes the best and the
 latest state (``.npz`` + JSON, atomic, no pickle) and ``fit`` resumes from the latest one
@@ -446,9 +447,7 @@ class ColdValidation:
 @dataclass(frozen=True)
 class _ColdValidationTensors:
     tensors: dict[str, torch.Tensor | None]
-    n_notes: int
-    no_train: sp.csr_matrix  # nothing to mask: the notes have no training engagements
-    engagements: sp.csr_matrix
+    engagements: sp.csr_matrix  # users x these notes
 
 
 @dataclass
@@ -456,7 +455,8 @@ class TrainingLog:
     """What :meth:`GNNRecommender.fit` did: per-evaluation validation recall, timings, best epoch.
 
     ``best_valid_recall`` is the metric that chose the best epoch: ``valid_cold_recall@20`` when
-    ``fit`` had a :class:`ColdValidation`, else ``valid_recall@20``. ``train_seconds`` counts all training, a refit's ``refit_seconds`` included.
+    ``fit`` had a :class:`ColdValidation`, else ``valid_recall@20``. ``train_seconds`` counts all
+    training, a refit's ``refit_seconds`` included.
     """
 
     epochs_run: int = 0
@@ -597,7 +597,8 @@ class GNNRecommender:
         """Build a fresh model on ``engages`` and train it up to ``epochs``; returns the propagation matrix.
 
         With ``validation`` (or ``cold``: then it chooses), stops after ``patience`` evaluations
-        without improvement and keeps the best weights. With ``checkpoint_dir``, saves (and resumes from) its state there.
+        without improvement and keeps the best weights. With ``checkpoint_dir``, saves (and
+        resumes from) its state there.
         """
         cfg = self.config
         device = self._device
@@ -653,8 +654,9 @@ class GNNRecommender:
                 if validation is not None and validation.nnz:
                     entry["valid_recall@20"] = recall_at_k(users, notes, binary, sp.csr_matrix(validation), k=20)
                 if cold is not None:
-                    new_notes = self._embed_side(cold.tensors, cold.n_notes)
-                    entry["valid_cold_recall@20"] = recall_at_k(users, new_notes, cold.no_train, cold.engagements, k=20)
+                    new_notes = self._embed_side(cold.tensors, cold.engagements.shape[1])
+                    no_train = sp.csr_matrix(cold.engagements.shape, dtype=np.float32)  # nothing to mask
+                    entry["valid_cold_recall@20"] = recall_at_k(users, new_notes, no_train, cold.engagements, k=20)
                 score = entry["valid_cold_recall@20" if cold is not None else "valid_recall@20"]
                 if not score <= log.best_valid_recall:  # first or better
                     log.best_valid_recall, log.best_epoch, bad = score, epoch + 1, 0
@@ -688,10 +690,11 @@ class GNNRecommender:
         }
 
     def _side_all(self) -> torch.Tensor | None:
-        t = self._side_tensors
-        if t is None:
-            return None
-        return self.model_.side(t["text"], t["tags"] if self.model_.n_tags else None, t["authors"], self.model_.n_notes)
+        return None if self._side_tensors is None else self._side(self._side_tensors, self.model_.n_notes)
+
+    def _side(self, t: dict[str, torch.Tensor | None], n: int) -> torch.Tensor:
+        """``s(n)`` for ``n`` notes from their side-info tensors (see :meth:`_tensors`)."""
+        return self.model_.side(t["text"], t["tags"] if self.model_.n_tags else None, t["authors"], n)
 
     def _step(
         self,
@@ -813,7 +816,7 @@ class GNNRecommender:
     def _embed_side(self, tensors: dict[str, torch.Tensor | None], n: int) -> torch.Tensor:
         """Side-info-only embeddings of notes outside the graph (as :meth:`embed_new_notes`)."""
         self.model_.eval()
-        out = self.model_.side(tensors["text"], tensors["tags"] if self.model_.n_tags else None, tensors["authors"], n)
+        out = self._side(tensors, n)
         return F.normalize(out, dim=1) if self.config.similarity == "cosine" else out
 
     def _cold_validation_tensors(
@@ -837,12 +840,7 @@ class GNNRecommender:
             ours, theirs = getattr(side, part), getattr(cold.side_info, part)
             if (ours is None) != (theirs is None) or (ours is not None and ours.shape[1] != theirs.shape[1]):
                 raise InvalidParameterError(f"cold_validation side_info {part} does not match the training side_info's")
-        return _ColdValidationTensors(
-            self._tensors(cold.side_info, self._device),
-            cold.side_info.n_notes,
-            sp.csr_matrix(eng.shape, dtype=np.float32),
-            eng,
-        )
+        return _ColdValidationTensors(self._tensors(cold.side_info, self._device), eng)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
