@@ -86,7 +86,7 @@ class ChainConfig:
             raise InvalidParameterError(f"unknown step(s) {unknown}; the chain has {list(STEPS)}")
         from graphrec.model.gnn import GNNConfig
 
-        GNNConfig(**self.gnn).validated()  # fail before any work on a bad GNN option
+        GNNConfig(**self.gnn)  # fail before any work on a bad GNN option
         return self
 
 
