@@ -9,6 +9,12 @@ Usage::
     python benchmarks/to_lightgcn_format.py --lastfm ../shared/data/lastfm-hetrec2011-2k --out DIR
     python benchmarks/to_lightgcn_format.py --citeulike ../shared/data/citeulike-a --out DIR
     python benchmarks/to_lightgcn_format.py --tuning-from ../shared/data/gowalla-lightgcn --users 0.35 --out DIR
+    python benchmarks/to_lightgcn_format.py --synthetic dense --out DIR     # >= 80 training items per user
+    python benchmarks/to_lightgcn_format.py --synthetic sparse --out DIR    # <= 10 training items per user
+
+``--synthetic dense|sparse`` draws a log from :func:`graphrec.testing.make_ugc_dataset` (seeded):
+dense is 1,500 users x 4,000 notes with 260,000 engagements, sparse 20,000 users x 10,000 notes
+with 100,000 engagements.
 
 ``--tuning-from DIR`` splits DIR's ``train.txt`` only (optionally a seeded share ``--users`` of its
 users), so configurations can be compared without ever looking at DIR's ``test.txt``.
@@ -26,6 +32,14 @@ from graphrec._atomic import atomic_file
 from graphrec.evaluate import random_split
 from graphrec.io import load_citeulike, load_lastfm_hetrec
 from graphrec.io.datasets import read_adjacency_lines
+from graphrec.testing import make_ugc_dataset
+
+#: Synthetic logs for data nobody tuned on: a dense one (>= 80 training items per user on average)
+#: and a sparse one (<= 10).
+SYNTHETIC = {
+    "dense": {"n_users": 1_500, "n_notes": 4_000, "n_engagements": 260_000},
+    "sparse": {"n_users": 20_000, "n_notes": 10_000, "n_engagements": 100_000},
+}
 
 
 def _write(path: Path, table: pd.DataFrame, users: pd.Index, items: pd.Index) -> None:
@@ -42,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     src.add_argument("--lastfm", type=Path)
     src.add_argument("--citeulike", type=Path)
     src.add_argument("--tuning-from", type=Path, help="a LightGCN-format directory: split its train.txt only")
+    src.add_argument("--synthetic", choices=sorted(SYNTHETIC), help="a seeded synthetic log")
     ap.add_argument("--users", type=float, default=1.0, help="with --tuning-from: share of users kept (seeded)")
     ap.add_argument("--test-fraction", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=0)
@@ -53,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         interactions = pd.DataFrame({"user_id": u[kept[u]], "note_id": i[kept[u]], "event_type": "click"})
     elif args.lastfm:
         interactions, _ = load_lastfm_hetrec(args.lastfm)
+    elif args.synthetic:
+        data = make_ugc_dataset(**SYNTHETIC[args.synthetic], with_text=False, string_ids=False, seed=args.seed)
+        interactions = data.interactions.loc[data.interactions["event_type"] == "click", ["user_id", "note_id", "event_type"]]
     else:
         interactions, _ = load_citeulike(args.citeulike)
     split = random_split(interactions, test_fraction=args.test_fraction, seed=args.seed)
@@ -61,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     _write(args.out / "train.txt", split.train, users, items)
     _write(args.out / "test.txt", split.test, users, items)
+    n_train = split.train[["user_id", "note_id"]].drop_duplicates().shape[0]
     print(
-        f"{args.out}: {len(users)} users, {len(items)} items, {len(split.train)} train / {len(split.test)} test pairs"
+        f"{args.out}: {len(users)} users, {len(items)} items, {len(split.train)} train / {len(split.test)} test "
+        f"rows, {n_train / len(users):.1f} distinct training items per user"
     )
     return 0
 

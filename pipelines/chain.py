@@ -230,7 +230,7 @@ def _train(cfg: ChainConfig, work: Path, *, show_progress: bool | None) -> dict[
             arrays["tag"] = model.tag_embeddings_
         with atomic_file(tmp / "embeddings.npz") as f, open(f, "wb") as fh:
             np.savez(fh, **arrays)  # type: ignore[arg-type]
-        if model.model_.encoder is not None:
+        if model.encodes_new_notes_:
             model.note_encoder().save(tmp / "encoder.npz")
         log = asdict(model.log_)
         (tmp / "training.json").write_text(json.dumps(log, indent=2))

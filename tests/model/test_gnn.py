@@ -29,6 +29,7 @@ from graphrec.model.gnn.modules import NoteSide
 from graphrec.model.gnn.trainer import EarlyStopping
 
 FAST = {"dim": 16, "epochs": 8, "batch_size": 512, "lr": 1e-2, "show_progress": False}
+STEADY = {**FAST, "lr_decays": 0}  # no learning-rate drops: a refit is then a plain run
 
 
 @pytest.fixture(scope="module")
@@ -189,23 +190,23 @@ def test_checkpoint_resume_and_mismatch(graph, tmp_path):
 
 
 def test_refit_retrains_on_everything_for_the_best_epoch_count(graph, tmp_path):
-    model = GNNRecommender(**{**FAST, "epochs": 6, "refit": True}).fit(graph)
+    model = GNNRecommender(**{**STEADY, "epochs": 6, "refit": True}).fit(graph)
     log = model.log_
     assert log.best_epoch >= 1 and log.refit_epochs == log.best_epoch
     assert log.train_seconds >= log.refit_seconds > 0
     # The refit is exactly a run without validation for that many epochs (same seed, same draws).
-    plain = GNNRecommender(**{**FAST, "epochs": log.best_epoch, "valid_fraction": 0.0}).fit(graph)
+    plain = GNNRecommender(**{**STEADY, "epochs": log.best_epoch, "valid_fraction": 0.0}).fit(graph)
     np.testing.assert_allclose(model.user_embeddings_, plain.user_embeddings_, rtol=1e-4, atol=1e-5)
     # With a checkpoint directory the refit keeps its own state, and a rerun resumes both phases.
     ck = tmp_path / "ck"
-    saved = GNNRecommender(**{**FAST, "epochs": 6, "refit": True}, checkpoint_dir=ck).fit(graph)
+    saved = GNNRecommender(**{**STEADY, "epochs": 6, "refit": True}, checkpoint_dir=ck).fit(graph)
     np.testing.assert_allclose(saved.user_embeddings_, model.user_embeddings_, rtol=1e-4, atol=1e-5)
     assert json.loads((ck / "refit" / "latest.json").read_text())["log"]["epochs_run"] == log.best_epoch
-    resumed = GNNRecommender(**{**FAST, "epochs": 6, "refit": True}, checkpoint_dir=ck).fit(graph)
+    resumed = GNNRecommender(**{**STEADY, "epochs": 6, "refit": True}, checkpoint_dir=ck).fit(graph)
     assert resumed.log_.refit_epochs == log.best_epoch
     np.testing.assert_allclose(resumed.user_embeddings_, model.user_embeddings_, rtol=1e-5, atol=1e-6)
     # Without a carved-out validation set there is nothing to refit.
-    nothing = GNNRecommender(**{**FAST, "epochs": 2, "refit": True, "valid_fraction": 0.0}).fit(graph)
+    nothing = GNNRecommender(**{**STEADY, "epochs": 2, "refit": True, "valid_fraction": 0.0}).fit(graph)
     assert nothing.log_.refit_epochs == 0
 
 
@@ -280,6 +281,22 @@ def test_early_stopping_follows_the_trend():
     for s in [0.199, 0.1995, 0.1996, 0.1997, 0.1998, 0.1999]:
         rising.update(s)
     assert rising.since_best == 9 and rising.stop
-    # A resumed stopper replays the scores.
-    again = EarlyStopping(3, [0.5, 0.4, 0.45, 0.41])
-    assert again.stop and again.best == 0.5
+    # After a learning-rate drop, patience counts afresh from the best so far.
+    flat.restart()
+    assert not flat.stop and flat.best == 0.5
+    for s in [0.3, 0.3, 0.3]:
+        flat.update(s)
+    assert flat.stop
+
+
+def test_plateaus_drop_the_learning_rate_and_a_refit_replays_the_drops(graph):
+    options = {**FAST, "epochs": 30, "patience": 1, "lr": 5e-2, "lr_decay": 0.5, "lr_decays": 2}
+    model = GNNRecommender(**options, refit=True).fit(graph)
+    log = model.log_
+    assert 1 <= len(log.lr_drops) <= 2 and log.stopped_early
+    lrs = [h["lr"] for h in log.history]
+    for k, drop in enumerate(log.lr_drops):  # after each drop the rate is halved again
+        assert lrs[drop] == pytest.approx(5e-2 * 0.5 ** (k + 1))
+    dropped = [h["epoch"] for h in log.history if h.get("lr_dropped")]
+    assert dropped == log.lr_drops
+    assert log.refit_epochs == log.best_epoch

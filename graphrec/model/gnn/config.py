@@ -26,8 +26,9 @@ class GNNConfig:
     per step), ``user_positives`` (at most this many of one user's engagements per batch row),
     ``fanout`` (neighbours per node in a step's one-hop block), ``refreshes`` (historical
     embeddings recomputed this many times per epoch). Schedule: ``lr``, ``epochs``,
-    ``valid_fraction``, ``valid_users``, ``eval_every``, ``patience``, ``refit``. ``seed``,
-    ``device``.
+    ``valid_fraction``, ``valid_users``, ``eval_every``, ``patience``, ``lr_decay`` /
+    ``lr_decays`` (on a plateau the learning rate is multiplied by ``lr_decay``, at most
+    ``lr_decays`` times, before training stops), ``refit``. ``seed``, ``device``.
     """
 
     dim: int = 64
@@ -56,6 +57,8 @@ class GNNConfig:
     refit: bool = False
     eval_every: int = 1
     patience: int = 3
+    lr_decay: float = 0.3
+    lr_decays: int = 2
     seed: int = 0
     device: str = "auto"
 
@@ -88,6 +91,8 @@ class GNNConfig:
         check_int("valid_users", self.valid_users, minimum=1)
         check_int("eval_every", self.eval_every, minimum=1)
         check_int("patience", self.patience, minimum=1)
+        check_float("lr_decay", self.lr_decay, minimum=0.0, maximum=1.0, exclusive_minimum=True)
+        check_int("lr_decays", self.lr_decays, minimum=0)
         check_int("seed", self.seed, minimum=0)
         check_choice("device", self.device, ("auto", "cpu", "cuda"))
         if not isinstance(self.logq, bool) or not isinstance(self.refit, bool):

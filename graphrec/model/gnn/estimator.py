@@ -102,7 +102,8 @@ class GNNRecommender:
             again = TrainingLog()
             refit_dir = self.checkpoint_dir / "refit" if self.checkpoint_dir is not None else None
             trainer = Trainer(cfg, graph, everything, side, device, show_progress=self.show_progress)
-            trainer.run(log.best_epoch, again, checkpoint_dir=refit_dir)
+            drops = [d for d in log.lr_drops if d < log.best_epoch]
+            trainer.run(log.best_epoch, again, checkpoint_dir=refit_dir, lr_drops=drops)
             log.refit_epochs, log.refit_seconds = again.epochs_run, again.train_seconds
             log.train_seconds += again.train_seconds
         self.log_ = log
@@ -111,6 +112,7 @@ class GNNRecommender:
         self.user_embeddings_ = users.cpu().numpy()
         self.note_embeddings_ = notes.cpu().numpy()
         self.tag_embeddings_ = tags.cpu().numpy() if trainer.n_tags else None
+        self.encodes_new_notes_ = trainer.encoder is not None
         return self
 
     def note_encoder(self) -> NoteEncoder:

@@ -70,7 +70,8 @@ class TrainingLog:
 
     ``best_valid_recall`` is the metric that chose the best epoch: ``valid_cold_recall@20`` when
     ``fit`` had a :class:`ColdValidation`, else ``valid_recall@20``. ``train_seconds`` counts all
-    training (evaluation included), a refit's ``refit_seconds`` included.
+    training (evaluation included), a refit's ``refit_seconds`` included. ``lr_drops``: the
+    epochs after which the learning rate was multiplied by ``lr_decay``.
     """
 
     epochs_run: int = 0
@@ -80,6 +81,7 @@ class TrainingLog:
     stopped_early: bool = False
     refit_epochs: int = 0
     refit_seconds: float = 0.0
+    lr_drops: list[int] = field(default_factory=list)
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -92,13 +94,16 @@ class EarlyStopping:
     through noise keeps training; a flat or falling one stops as plain patience would.
     """
 
-    def __init__(self, patience: int, scores: list[float] | None = None) -> None:
+    def __init__(self, patience: int) -> None:
         self.patience = patience
         self.scores: list[float] = []
         self.best = -math.inf
         self.since_best = 0
-        for s in scores or []:
-            self.update(s)
+
+    def restart(self) -> None:
+        """Start counting patience afresh (after a learning-rate drop); the best score stays."""
+        self.since_best = 0
+        self.scores = self.scores[-1:]
 
     def update(self, score: float) -> bool:
         """Record a score; True when it is the best so far."""
@@ -275,6 +280,7 @@ class Trainer:
                     negative_weight=cfg.ccl_negative_weight,
                 )
             else:
+                in_batch = known[1] < n_cand  # the cold view's uniform negatives are other draws
                 cold_ids = torch.from_numpy(np.concatenate([cand, cold_extra])).to(dev)
                 cold_bias = candidate_bias(
                     pos_col, n_cand, self.log_pop[cold_ids], logq=cfg.logq, pda_gamma=cfg.pda_gamma
@@ -287,7 +293,7 @@ class Trainer:
                     cold_bias,
                     temperature=cfg.temperature,
                     cosine=cfg.similarity == "cosine",
-                    known=known if cfg.cold_extra_negatives == 0 else None,
+                    known=(known[0][in_batch], known[1][in_batch]),
                 )
             loss = loss + cfg.cold_weight * cold
         if cfg.l2 > 0:
@@ -328,6 +334,13 @@ class Trainer:
             losses.append(self.step(row_user[lo:hi], ptr - ptr[0], items[ptr[0] : ptr[-1]], rng))
         return float(np.mean(losses))
 
+    def _set_lr(self, drops: int) -> float:
+        lr = self.config.lr * self.config.lr_decay**drops
+        self.optim.lr = lr
+        if self.encoder_optim is not None:
+            self.encoder_optim.lr = lr
+        return lr
+
     def run(
         self,
         epochs: int,
@@ -336,8 +349,13 @@ class Trainer:
         validation: sp.csr_matrix | None = None,
         cold: ColdValidation | None = None,
         checkpoint_dir: Path | None = None,
+        lr_drops: list[int] | None = None,
     ) -> None:
-        """Train up to ``epochs``, stopping early on ``validation`` (or ``cold``); keep the best weights."""
+        """Train up to ``epochs``, stopping early on ``validation`` (or ``cold``); keep the best weights.
+
+        On a plateau the learning rate drops (at most ``lr_decays`` times) before training stops.
+        ``lr_drops``: without validation, replay these drops (a refit follows its first run).
+        """
         cfg = self.config
         cold_side = (
             _Cold(NoteSide(cold.side_info, tag_offset=self.side.tag_offset, device=self.device), cold.engagements)
@@ -347,13 +365,21 @@ class Trainer:
         valid = self._subsample(validation) if validation is not None and validation.nnz else None
         start = self._resume(log, checkpoint_dir) if checkpoint_dir is not None else 0
         best = self._load_best(checkpoint_dir) if start and checkpoint_dir is not None else None
-        stopper = EarlyStopping(cfg.patience, [h[k] for h in log.history for k in [self._metric(cold_side)] if k in h])
+        stopper = EarlyStopping(cfg.patience)
+        for h in log.history:  # a resumed run replays its evaluations
+            if self._metric(cold_side) in h:
+                stopper.update(h[self._metric(cold_side)])
+            if h.get("lr_dropped"):
+                stopper.restart()
+        if lr_drops is not None:
+            log.lr_drops = list(lr_drops)
         if log.stopped_early:  # a resumed run that had already stopped: nothing left to train
             start = epochs
         t0 = time.perf_counter() - log.train_seconds
         bar = progress(range(start, epochs), desc="GNN epochs", total=max(epochs - start, 0), enable=self.show_progress)
         for epoch in bar:
-            entry: dict[str, float] = {"epoch": epoch + 1, "loss": self.epoch(epoch)}
+            lr = self._set_lr(sum(d <= epoch for d in log.lr_drops))
+            entry: dict[str, float] = {"epoch": epoch + 1, "lr": lr, "loss": self.epoch(epoch)}
             log.epochs_run = epoch + 1
             if (valid is not None or cold_side is not None) and (epoch + 1) % cfg.eval_every == 0:
                 entry.update(self._evaluate(valid, cold_side))
@@ -366,6 +392,10 @@ class Trainer:
             log.train_seconds = entry["seconds"]
             log.history.append(entry)
             _log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k}={v:.4g}" for k, v in entry.items() if k != "epoch"))
+            if stopper.stop and lr_drops is None and len(log.lr_drops) < cfg.lr_decays:
+                log.lr_drops.append(epoch + 1)
+                entry["lr_dropped"] = 1.0
+                stopper.restart()
             log.stopped_early = stopper.stop
             if checkpoint_dir is not None:
                 self._checkpoint(log, checkpoint_dir)
