@@ -1,40 +1,94 @@
-"""Exact, deterministic top-k per row (the kernel behind ranking and exact ANN search)."""
+"""Exact, deterministic top-k per row (the kernel behind ranking and exact ANN search).
+
+One pass over each row keeps a ``k``-entry heap of the best entries seen so far, in parallel over
+rows (numba). Scanning columns in increasing order and admitting only entries strictly better
+than the heap's worst makes ties go to the smaller column index, so a row's result never depends
+on the other rows or on batching. About ten times faster than ``argpartition`` + sorting for
+``k << n_columns`` (it ranks every user for early stopping and evaluation).
+"""
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 __all__ = ["topk_rows"]
+
+
+@numba.njit(inline="always")
+def _worse(va: float, ia: int, vb: float, ib: int) -> bool:  # pragma: no cover - numba
+    """Entry a ranks below entry b: a smaller score, or the same score at a larger column."""
+    return va < vb or (va == vb and ia > ib)
+
+
+@numba.njit(inline="always")
+def _sift_down(vals: np.ndarray, idx: np.ndarray, size: int, pos: int) -> None:  # pragma: no cover - numba
+    # min-heap on "worse": the root is the worst entry kept
+    while True:
+        child = 2 * pos + 1
+        if child >= size:
+            return
+        if child + 1 < size and _worse(vals[child + 1], idx[child + 1], vals[child], idx[child]):
+            child += 1
+        if not _worse(vals[child], idx[child], vals[pos], idx[pos]):
+            return
+        vals[pos], vals[child] = vals[child], vals[pos]
+        idx[pos], idx[child] = idx[child], idx[pos]
+        pos = child
+
+
+@numba.njit(parallel=True, cache=True)
+def _topk(s: np.ndarray, k: int, out_idx: np.ndarray, out_val: np.ndarray) -> None:  # pragma: no cover - numba
+    n_rows, n_cols = s.shape
+    for r in numba.prange(n_rows):
+        vals = np.empty(k, s.dtype)
+        idx = np.empty(k, np.int64)
+        size = 0
+        for j in range(n_cols):
+            v = s[r, j]
+            if not np.isfinite(v):
+                continue
+            if size < k:
+                # sift up
+                pos = size
+                vals[pos] = v
+                idx[pos] = j
+                size += 1
+                while pos > 0:
+                    parent = (pos - 1) // 2
+                    if _worse(vals[pos], idx[pos], vals[parent], idx[parent]):
+                        vals[pos], vals[parent] = vals[parent], vals[pos]
+                        idx[pos], idx[parent] = idx[parent], idx[pos]
+                        pos = parent
+                    else:
+                        break
+            elif v > vals[0]:  # strictly better than the worst kept (a tie at a later column is not)
+                vals[0] = v
+                idx[0] = j
+                _sift_down(vals, idx, size, 0)
+        # pop the heap from worst to best into the output, best first
+        for t in range(size - 1, -1, -1):
+            out_val[r, t] = vals[0]
+            out_idx[r, t] = idx[0]
+            size -= 1
+            vals[0] = vals[size]
+            idx[0] = idx[size]
+            _sift_down(vals, idx, size, 0)
 
 
 def topk_rows(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Column indices and values of each row's ``k`` largest scores, best first.
 
     Ties go to the smaller column index, so a row's result never depends on the other rows.
-    NaN counts as -inf; entries that are not finite are never returned, and rows with fewer than
-    ``k`` of them are padded with index -1 and value -inf. ``s`` (2-D, float) may be modified.
+    Entries that are not finite (NaN, ±inf) are never returned; rows with fewer than ``k`` finite
+    entries are padded with index -1 and value -inf. ``s`` is a 2-D float array (not modified).
     """
-    s[np.isnan(s)] = -np.inf
-    kk = min(k, s.shape[1])
-    if kk < s.shape[1]:
-        part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
-        # argpartition picks arbitrarily among scores tied with the k-th; where such ties cross the
-        # cut, re-pick the tied entries by smallest index so results never depend on batching.
-        kth = np.take_along_axis(s, part, axis=1).min(axis=1)
-        crowded = np.flatnonzero((s >= kth[:, None]).sum(axis=1) > kk)
-        for row in crowded:
-            above = np.flatnonzero(s[row] > kth[row])
-            tied = np.flatnonzero(s[row] == kth[row])[: kk - above.size]
-            part[row] = np.concatenate([above, tied])
-    else:
-        part = np.tile(np.arange(s.shape[1]), (s.shape[0], 1))
-    vals = np.take_along_axis(s, part, axis=1)
-    order = np.lexsort((part, -vals), axis=1) if part.size else part
-    idx = np.take_along_axis(part, order, axis=1).astype(np.int64)
-    vals = np.take_along_axis(vals, order, axis=1)
-    idx[~np.isfinite(vals)] = -1
-    vals[idx < 0] = -np.inf
-    if kk < k:
-        idx = np.hstack([idx, np.full((s.shape[0], k - kk), -1, dtype=np.int64)])
-        vals = np.hstack([vals, np.full((s.shape[0], k - kk), -np.inf, dtype=s.dtype)])
+    scores = np.ascontiguousarray(s)
+    if scores.dtype not in (np.float32, np.float64):
+        scores = scores.astype(np.float64)
+    n_rows = scores.shape[0]
+    idx = np.full((n_rows, k), -1, dtype=np.int64)
+    vals = np.full((n_rows, k), -np.inf, dtype=scores.dtype)
+    if k > 0 and scores.size:
+        _topk(scores, k, idx, vals)
     return idx, vals
