@@ -69,4 +69,8 @@ def step_seconds(
         opt.step()
         times.append(time.perf_counter() - t)
     per_step = float(np.mean(times[1:] if len(times) > 1 else times))
-    return {"steps_timed": steps, "seconds_per_step": per_step, "seconds_per_epoch": per_step * math.ceil(r.nnz / batch)}
+    return {
+        "steps_timed": steps,
+        "seconds_per_step": per_step,
+        "seconds_per_epoch": per_step * math.ceil(r.nnz / batch),
+    }

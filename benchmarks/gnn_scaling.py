@@ -23,6 +23,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import subprocess
@@ -95,7 +96,16 @@ def _one(mode: str, n_engagements: int, epochs: int, full_steps: int, threads: i
 
 
 def _spawn(mode: str, size: int, args: argparse.Namespace) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", mode, str(size), str(args.epochs), str(args.full_steps), str(args.threads)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        mode,
+        str(size),
+        str(args.epochs),
+        str(args.full_steps),
+        str(args.threads),
+    ]
     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -103,7 +113,7 @@ def _spawn(mode: str, size: int, args: argparse.Namespace) -> dict[str, Any]:
 def _exponents(rows: list[dict[str, Any]]) -> list[float]:
     return [
         math.log(b["epoch_seconds"] / a["epoch_seconds"]) / math.log(b["pairs"] / a["pairs"])
-        for a, b in zip(rows, rows[1:], strict=False)
+        for a, b in itertools.pairwise(rows)
     ]
 
 
@@ -147,7 +157,11 @@ def main(argv: list[str] | None = None) -> int:
                 "" if ratio is None else f"{ratio:.1f}x",
             ]
         )
-    print(format_table(["trainer", "engagements", "distinct pairs", "s / epoch", "peak MB", "MB per 1M pairs", "vs graphrec"], rows))
+    print(
+        format_table(
+            ["trainer", "engagements", "distinct pairs", "s / epoch", "peak MB", "MB per 1M pairs", "vs graphrec"], rows
+        )
+    )
     for name, exps in (("graphrec", result["exponent_graphrec"]), ("full-graph", result["exponent_full_graph"])):
         print(f"growth exponent of epoch time, {name}: " + ", ".join(f"{e:.2f}" for e in exps))
     write_json(args.out, result)

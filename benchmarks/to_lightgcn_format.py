@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         interactions, _ = load_lastfm_hetrec(args.lastfm)
     elif args.synthetic:
         data = make_ugc_dataset(**SYNTHETIC[args.synthetic], with_text=False, string_ids=False, seed=args.seed)
-        interactions = data.interactions.loc[data.interactions["event_type"] == "click", ["user_id", "note_id", "event_type"]]
+        interactions = data.interactions.loc[
+            data.interactions["event_type"] == "click", ["user_id", "note_id", "event_type"]
+        ]
     else:
         interactions, _ = load_citeulike(args.citeulike)
     split = random_split(interactions, test_fraction=args.test_fraction, seed=args.seed)

@@ -15,7 +15,7 @@ def _reference(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     idx = np.full((s.shape[0], k), -1, dtype=np.int64)
     vals = np.full((s.shape[0], k), -np.inf)
     for r in range(s.shape[0]):
-        entries = sorted(((-float(s[r, j]), j) for j in range(s.shape[1]) if np.isfinite(s[r, j])))[:k]
+        entries = sorted((-float(s[r, j]), j) for j in range(s.shape[1]) if np.isfinite(s[r, j]))[:k]
         for t, (neg, j) in enumerate(entries):
             idx[r, t], vals[r, t] = j, -neg
     return idx, vals

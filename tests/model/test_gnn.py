@@ -15,7 +15,7 @@ import torch
 from graphrec.evaluate import cold_note_split, evaluate_scorer, random_split, relevance_matrix
 from graphrec.evaluate.baselines import MostPopular
 from graphrec.exceptions import ArtifactError, InvalidParameterError, NotFittedError
-from graphrec.graph import ENGAGES, HAS_TAG, SIMILAR, HeteroGraph, build_graph
+from graphrec.graph import ENGAGES, HAS_TAG, HeteroGraph, build_graph
 from graphrec.io import IdMap
 from graphrec.model import (
     ColdValidation,
@@ -254,13 +254,28 @@ def test_bad_input(graph):
         GNNRecommender(patience=0)
 
 
+def test_time_budget_ends_training_and_keeps_the_best_weights(graph):
+    model = GNNRecommender(**{**FAST, "epochs": 50, "time_budget": 1e-6}).fit(graph)
+    log = model.log_
+    assert log.out_of_time and not log.stopped_early and log.epochs_run == 1 and log.best_epoch == 1
+    with pytest.raises(InvalidParameterError, match=r"`time_budget` must be a finite float > 0\.0"):
+        GNNRecommender(time_budget=0)
+
+
 def test_isolated_nodes_light_users_and_empty_relations_train():
     """Notes nobody engaged, users with one engagement, a tag relation without edges: all fine."""
     from graphrec.graph import AUTHORED
 
     r = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 1, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]], dtype=np.float32))
     ids = {"user": IdMap(np.arange(4)), "note": IdMap(np.arange(4)), "tag": IdMap(np.arange(2))}
-    g = HeteroGraph(ids, {ENGAGES: r, HAS_TAG: sp.csr_matrix((4, 2), dtype=np.float32), AUTHORED: sp.csr_matrix((4, 4), dtype=np.float32)})
+    g = HeteroGraph(
+        ids,
+        {
+            ENGAGES: r,
+            HAS_TAG: sp.csr_matrix((4, 2), dtype=np.float32),
+            AUTHORED: sp.csr_matrix((4, 4), dtype=np.float32),
+        },
+    )
     model = GNNRecommender(**{**FAST, "epochs": 2, "valid_fraction": 0.0}).fit(g, side_info_from_graph(g))
     assert np.isfinite(model.user_embeddings_).all() and np.isfinite(model.note_embeddings_).all()
     assert model.note_embeddings_.shape == (4, 16) and model.tag_embeddings_.shape == (2, 16)

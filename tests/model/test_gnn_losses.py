@@ -106,7 +106,6 @@ def test_row_adam_equals_torch_adam_on_the_rows_it_touches():
     torch.testing.assert_close(ours[untouched], start[untouched])
 
 
-
 def test_row_adam_torch_path_equals_the_fused_kernel():
     rng = np.random.default_rng(4)
     start = torch.tensor(rng.normal(size=(5, 3)), dtype=torch.float32)

@@ -31,7 +31,7 @@ def save_arrays(path: Path, state: dict[str, torch.Tensor]) -> None:
     """Write tensors as an ``.npz`` (atomic)."""
     arrays = {k: v.detach().cpu().numpy() for k, v in state.items()}
     with atomic_file(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
+        np.savez(fh, **arrays)  # type: ignore[arg-type]
 
 
 def load_arrays(path: Path, expected: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -62,7 +62,9 @@ def read_meta(directory: Path, config: GNNConfig) -> dict[str, Any] | None:
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"{path}: unreadable checkpoint metadata ({exc})") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
-        raise ArtifactError(f"{path}: not a graphrec GNN checkpoint of format version {VERSION}; delete it to start over")
+        raise ArtifactError(
+            f"{path}: not a graphrec GNN checkpoint of format version {VERSION}; delete it to start over"
+        )
     same = {k: v for k, v in asdict(config).items() if k != "epochs"}
     saved = meta.get("config")
     if not isinstance(saved, dict) or {k: v for k, v in saved.items() if k != "epochs"} != same:

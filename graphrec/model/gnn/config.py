@@ -28,7 +28,9 @@ class GNNConfig:
     embeddings recomputed this many times per epoch). Schedule: ``lr``, ``epochs``,
     ``valid_fraction``, ``valid_users``, ``eval_every``, ``patience``, ``lr_decay`` /
     ``lr_decays`` (on a plateau the learning rate is multiplied by ``lr_decay``, at most
-    ``lr_decays`` times, before training stops), ``refit``. ``seed``, ``device``.
+    ``lr_decays`` times, before training stops), ``time_budget`` (seconds: no epoch starts after
+    it is spent; ``None`` = no limit; a refit then replays the epochs that fitted), ``refit``.
+    ``seed``, ``device``.
     """
 
     dim: int = 64
@@ -59,6 +61,7 @@ class GNNConfig:
     patience: int = 3
     lr_decay: float = 0.3
     lr_decays: int = 2
+    time_budget: float | None = None
     seed: int = 0
     device: str = "auto"
 
@@ -93,6 +96,8 @@ class GNNConfig:
         check_int("patience", self.patience, minimum=1)
         check_float("lr_decay", self.lr_decay, minimum=0.0, maximum=1.0, exclusive_minimum=True)
         check_int("lr_decays", self.lr_decays, minimum=0)
+        if self.time_budget is not None:
+            check_float("time_budget", self.time_budget, minimum=0.0, exclusive_minimum=True)
         check_int("seed", self.seed, minimum=0)
         check_choice("device", self.device, ("auto", "cpu", "cuda"))
         if not isinstance(self.logq, bool) or not isinstance(self.refit, bool):

@@ -48,7 +48,7 @@ def _one_hop(
     fanout: int,
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - numba
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - numba's generator, seeded per call
     t = targets.size
     ptr = np.zeros(t + 1, np.int64)
     for k in range(t):
@@ -68,7 +68,7 @@ def _one_hop(
         else:
             total = cum[hi - 1]
             for _ in range(fanout):
-                r = np.random.random() * total
+                r = np.random.random() * total  # noqa: NPY002 - numba's generator
                 a, b = lo, hi - 1
                 while a < b:  # first edge whose cumulative weight exceeds r
                     m = (a + b) // 2

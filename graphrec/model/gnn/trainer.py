@@ -26,7 +26,6 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -71,7 +70,8 @@ class TrainingLog:
     ``best_valid_recall`` is the metric that chose the best epoch: ``valid_cold_recall@20`` when
     ``fit`` had a :class:`ColdValidation`, else ``valid_recall@20``. ``train_seconds`` counts all
     training (evaluation included), a refit's ``refit_seconds`` included. ``lr_drops``: the
-    epochs after which the learning rate was multiplied by ``lr_decay``.
+    epochs after which the learning rate was multiplied by ``lr_decay``. ``out_of_time``: training
+    ended because ``time_budget`` was spent.
     """
 
     epochs_run: int = 0
@@ -79,6 +79,7 @@ class TrainingLog:
     best_valid_recall: float = float("nan")
     train_seconds: float = 0.0
     stopped_early: bool = False
+    out_of_time: bool = False
     refit_epochs: int = 0
     refit_seconds: float = 0.0
     lr_drops: list[int] = field(default_factory=list)
@@ -219,9 +220,7 @@ class Trainer:
         # side-info of the notes among the step's nodes (+ uniform cold negatives)
         note_pos = np.flatnonzero((nodes >= o["note"]) & (nodes < o["tag"]))
         cold_extra = rng.integers(0, self.n_notes, size=cfg.cold_extra_negatives) if self.side else extra[:0]
-        side_batch = (
-            self.side.batch(np.concatenate([nodes[note_pos] - o["note"], cold_extra])) if self.side else None
-        )
+        side_batch = self.side.batch(np.concatenate([nodes[note_pos] - o["note"], cold_extra])) if self.side else None
         gathered, at = self.sampler.index(np.concatenate([nodes, side_batch.nodes() if side_batch else nodes[:0]]))
         rows = torch.from_numpy(gathered).to(dev)
         x_all = self.table[rows].requires_grad_(True)
@@ -373,7 +372,7 @@ class Trainer:
                 stopper.restart()
         if lr_drops is not None:
             log.lr_drops = list(lr_drops)
-        if log.stopped_early:  # a resumed run that had already stopped: nothing left to train
+        if log.stopped_early or log.out_of_time:  # a resumed run that had already stopped
             start = epochs
         t0 = time.perf_counter() - log.train_seconds
         bar = progress(range(start, epochs), desc="GNN epochs", total=max(epochs - start, 0), enable=self.show_progress)
@@ -397,9 +396,10 @@ class Trainer:
                 entry["lr_dropped"] = 1.0
                 stopper.restart()
             log.stopped_early = stopper.stop
+            log.out_of_time = cfg.time_budget is not None and lr_drops is None and entry["seconds"] >= cfg.time_budget
             if checkpoint_dir is not None:
                 self._checkpoint(log, checkpoint_dir)
-            if log.stopped_early:
+            if log.stopped_early or log.out_of_time:
                 break
         if best is not None:
             self._set_weights(best)
@@ -446,7 +446,9 @@ class Trainer:
     def _set_weights(self, state: dict[str, torch.Tensor]) -> None:
         self.table.copy_(state["table"])
         if self.encoder is not None:
-            self.encoder.load_state_dict({k[len("encoder/") :]: v for k, v in state.items() if k.startswith("encoder/")})
+            self.encoder.load_state_dict(
+                {k[len("encoder/") :]: v for k, v in state.items() if k.startswith("encoder/")}
+            )
 
     def _full_state(self) -> dict[str, torch.Tensor]:
         state = self._weights()
@@ -467,7 +469,9 @@ class Trainer:
         self._set_weights(state)
         self.optim.load({k[len("adam/") :]: v for k, v in state.items() if k.startswith("adam/")})
         if self.encoder_optim is not None:
-            self.encoder_optim.load({k[len("encoder_adam/") :]: v for k, v in state.items() if k.startswith("encoder_adam/")})
+            self.encoder_optim.load(
+                {k[len("encoder_adam/") :]: v for k, v in state.items() if k.startswith("encoder_adam/")}
+            )
         for k, v in saved.items():
             setattr(log, k, v)
         return int(log.epochs_run)
