@@ -29,10 +29,16 @@ touches more than its batch's neighbourhood:
   candidates.
 * *Row-wise Adam* (:class:`.RowAdam`): only the table rows a step gathered are updated.
 
-Alternatives measured before this choice (``benchmarks/README.md``, ``gnn_scaling.py``):
-Monte-Carlo random-walk estimates of all ``L`` hops per step (unbiased, but their gradient noise
-cost far more quality than they saved), and exact full-graph propagation per step (the same
-quality per epoch as the historical scheme on Last.fm-2k, at ``O(E)`` per step).
+Alternatives measured before this choice (``benchmarks/README.md``, "Choosing the training
+scheme"): Monte-Carlo random-walk estimates of all ``L`` hops per step (unbiased, but their
+gradient noise cost far more quality than they saved), and exact full-graph propagation per step
+(the same quality per epoch as the historical scheme on Last.fm-2k, at ``O(E)`` per step).
+Not chosen without a run: SGC / SIGN-style precomputed propagation needs fixed input features,
+while here layer 0 *is* the learned ID table; UltraGCN's constraint loss replaces the propagation
+by a user–note-only approximation, which would drop the tag and Swing relations and the side-info
+path through them. There is no full-graph mode: at a refresh the historical scheme *is* the
+full-graph forward pass, and refreshing before every step would give the full-graph trainer's
+forward at ``O(E)`` per step (``benchmarks/gnn_scaling.py`` keeps that trainer as its peer).
 
 **Losses** (:mod:`.losses`): sampled softmax over in-batch + uniform candidates (default; logQ
 correction, a row's own engagements never its negatives), BPR, or SimpleX's CCL; L2 on the batch's
@@ -40,7 +46,8 @@ layer-0 vectors; PDA's popularity term (``pda_gamma``) at training time only.
 
 **Schedule** (:mod:`.trainer`): a held-out ``valid_fraction`` of engagements (or
 ``ColdValidation`` notes held out whole, recalled from side-info alone) drives early stopping
-whose patience is measured against the trend of the validation curve; the best weights are kept;
+whose patience is measured against the trend of the validation curve; on a plateau the learning
+rate drops (``lr_decay``, at most ``lr_decays`` times) before training stops; the best weights are kept;
 ``refit`` trains again on all engagements for the best epoch count. ``checkpoint_dir`` holds the
 state after every epoch (``.npz`` + JSON, atomic, no pickle) and ``fit`` resumes from it exactly.
 

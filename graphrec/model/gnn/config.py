@@ -44,7 +44,7 @@ class GNNConfig:
     user_positives: int = 8
     fanout: int = 32
     refreshes: int = 4
-    lr: float = 2e-3
+    lr: float = 5e-3
     l2: float = 0.1
     epochs: int = 100
     tag_weight: float = 1.0
@@ -55,10 +55,10 @@ class GNNConfig:
     ccl_negative_weight: float = 150.0
     pda_gamma: float = 0.0
     valid_fraction: float = 0.05
-    valid_users: int = 20_000
+    valid_users: int = 10_000
     refit: bool = False
     eval_every: int = 1
-    patience: int = 3
+    patience: int = 2
     lr_decay: float = 0.3
     lr_decays: int = 2
     time_budget: float | None = None
