@@ -6,7 +6,9 @@ degree distribution stays the same as ``E`` grows; no side-info text), builds th
 graphrec's GNN (:class:`graphrec.model.gnn.trainer.Trainer`, default :class:`GNNConfig`, no
 validation) for ``--epochs`` epochs. It reports seconds per epoch (the mean over all epochs but
 the first, which also loads the compiled kernels) and the peak resident memory of
-training (kernel high-water mark above the memory held before the trainer was built), and the
+training (kernel high-water mark above the memory held before the trainer was built), the mean
+number of distinct nodes a step gathers (its targets and their one-hop rows; a step's cost follows
+it, and it grows with the graph until neighbourhoods stop overlapping), and the
 growth exponent ``log(t2 / t1) / log(E2 / E1)`` between consecutive sizes (1 = linear).
 
 The peer is the full-graph trainer graphrec used before (``_full_graph_gnn.py``: the whole graph
@@ -88,6 +90,9 @@ def _one(mode: str, n_engagements: int, epochs: int, full_steps: int, threads: i
                 trainer.epoch(epoch)
                 times.append(time.perf_counter() - t)
         out["epoch_seconds_each"] = times
+        out["steps_per_epoch"] = trainer.steps_done / epochs
+        out["nodes_per_step"] = trainer.nodes_gathered / trainer.steps_done
+        out["graph_nodes"] = int(trainer.offsets["end"])
         warm = times[1:] or times  # the first epoch also loads the compiled kernels
         out["epoch_seconds"] = float(sum(warm) / len(warm))
     out["peak_extra_mb"] = phase["peak_extra_mb"]
@@ -155,11 +160,24 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['peak_extra_mb']:.0f}",
                 f"{1e6 * r['peak_extra_mb'] / r['pairs']:.0f}",
                 "" if ratio is None else f"{ratio:.1f}x",
+                f"{r['nodes_per_step']:,.0f} ({r['nodes_per_step'] / r['graph_nodes']:.0%})"
+                if "nodes_per_step" in r
+                else "",
             ]
         )
     print(
         format_table(
-            ["trainer", "engagements", "distinct pairs", "s / epoch", "peak MB", "MB per 1M pairs", "vs graphrec"], rows
+            [
+                "trainer",
+                "engagements",
+                "distinct pairs",
+                "s / epoch",
+                "peak MB",
+                "MB per 1M pairs",
+                "vs graphrec",
+                "nodes / step (of graph)",
+            ],
+            rows,
         )
     )
     for name, exps in (("graphrec", result["exponent_graphrec"]), ("full-graph", result["exponent_full_graph"])):

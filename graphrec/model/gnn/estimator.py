@@ -76,6 +76,12 @@ class GNNRecommender:
         stopping then follows how well they are recalled from side-info alone (the warm
         validation recall is still logged). With ``refit`` and a carved-out validation set, the
         model is trained again from the same seed on *all* engagements for the best epoch count.
+
+        Sparse corners are trained, not refused: users with fewer than 3 engagements are never
+        held out for validation; users and notes without engagements (and an empty tag or
+        similar relation) add no edges, so their embedding is their layer-0 vector (ID, plus
+        side-info for notes). A graph without any engagement raises
+        :class:`~graphrec.exceptions.InvalidParameterError`, as do negative or non-finite weights.
         """
         cfg = self.config
         device = _resolve_device(cfg.device)

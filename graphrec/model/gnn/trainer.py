@@ -170,6 +170,9 @@ class Trainer:
         self.engaged = Engagements(binary)
         pop = np.asarray(binary.sum(axis=0)).ravel() + 1.0
         self.log_pop = torch.from_numpy(np.log(pop).astype(np.float32)).to(device)
+        # a step's cost follows the distinct nodes it gathers (targets and their one-hop rows)
+        self.steps_done = 0
+        self.nodes_gathered = 0
 
     # ---- layer 0 and exact embeddings ---------------------------------------------------
 
@@ -215,6 +218,8 @@ class Trainer:
         ptr, nbr, val = self.sampler.one_hop(targets, int(rng.integers(2**31)))
         nodes, where = self.sampler.index(np.concatenate([targets, nbr]))
         t = targets.size
+        self.steps_done += 1
+        self.nodes_gathered += nodes.size
         block = self.history.block_matrix(where[:t], ptr, where[t:], val, nodes.size)
 
         # side-info of the notes among the step's nodes (+ uniform cold negatives)
