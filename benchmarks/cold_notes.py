@@ -205,12 +205,26 @@ def synthetic(cfg: GNNConfig, cache: Path, tag_text: bool = True, text: bool = T
     )
 
 
-def lastfm(root: Path, cfg: GNNConfig, cache: Path, tag_text: bool = True, text: bool = True) -> dict[str, Any]:
-    """Last.fm-2k: 10% of the artists held out whole (seeded); side-info = users' tags (+ names)."""
+def _cold_valid(train_df: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, tuple[str, pd.DataFrame] | None]:
+    """Hold a seeded share of the *training* notes out whole for early stopping (none if 0)."""
+    if fraction <= 0:
+        return train_df, None
+    held = cold_note_split(train_df, fraction=fraction, seed=2)
+    return held.train, (f"{fraction:g} of the training items", held.test)
+
+
+def lastfm(
+    root: Path, cfg: GNNConfig, cache: Path, tag_text: bool = True, text: bool = True, cold_valid_fraction: float = 0.0
+) -> dict[str, Any]:
+    """Last.fm-2k: 10% of the artists held out whole (seeded); side-info = users' tags (+ names).
+
+    ``cold_valid_fraction``: early stopping follows that share of the training artists, held out whole.
+    """
     interactions, notes = load_lastfm_hetrec(root)
     split = cold_note_split(interactions, fraction=0.1, seed=0)
+    train_df, stop_on = _cold_valid(split.train, cold_valid_fraction)
     return run_protocol(
-        split.train,
+        train_df,
         split.test,
         notes,
         np.asarray(split.held_out_notes),
@@ -219,6 +233,7 @@ def lastfm(root: Path, cfg: GNNConfig, cache: Path, tag_text: bool = True, text:
         cache=cache,
         tag_text=tag_text,
         text=text,
+        stop_on=stop_on,
     )
 
 
@@ -269,8 +284,7 @@ def citeulike(
     subsets = heater_subsets(heater) if heater is not None else None
     stop_on = ("heater_vali", subsets["heater_vali"]) if stop_on_vali and subsets else None
     if cold_valid_fraction > 0:
-        held = cold_note_split(train_df, fraction=cold_valid_fraction, seed=2)
-        train_df, stop_on = held.train, (f"{cold_valid_fraction:g} of the training items", held.test)
+        train_df, stop_on = _cold_valid(train_df, cold_valid_fraction)
     return run_protocol(
         train_df,
         test_df,
@@ -328,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=0.0,
         metavar="FRACTION",
-        help="with --citeulike: early stopping follows FRACTION of the training items, held out whole "
+        help="with --citeulike / --lastfm: early stopping follows FRACTION of the training items, held out whole "
         "(side-info alone), instead of held-out warm engagements",
     )
     add_config_option(ap)
@@ -346,8 +360,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--heater needs --citeulike and no --pseudo-cold")
     if args.stop_on_vali and not args.heater:
         ap.error("--stop-on-vali needs --heater")
-    if not 0.0 <= args.cold_valid_fraction < 0.5 or (args.cold_valid_fraction and not args.citeulike):
-        ap.error("--cold-valid-fraction must be in [0, 0.5) and needs --citeulike")
+    if not 0.0 <= args.cold_valid_fraction < 0.5 or (args.cold_valid_fraction and not (args.citeulike or args.lastfm)):
+        ap.error("--cold-valid-fraction must be in [0, 0.5) and needs --citeulike or --lastfm")
     if args.cold_valid_fraction and (args.stop_on_vali or args.pseudo_cold):
         ap.error("--cold-valid-fraction replaces --stop-on-vali and cannot go with --pseudo-cold")
     out: dict[str, Any] = {
@@ -384,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in ("gnn", "tag_popularity", "user_tag_affinity"):
                 rows.append([label.replace("_", " "), name, f"{part[name]['recall@100']:.4f}"])
     if args.lastfm:
-        res = lastfm(args.lastfm, cfg, args.cache / "lastfm.npz", tag_text, text)
+        res = lastfm(args.lastfm, cfg, args.cache / "lastfm.npz", tag_text, text, args.cold_valid_fraction)
         out["lastfm_cold"] = res
         for name in ("gnn", "tag_popularity", "user_tag_affinity"):
             rows.append(["lastfm cold", name, f"{res[name]['recall@100']:.4f}"])
