@@ -262,13 +262,7 @@ class Trainer:
             u, p, n = user_vec[pos_row], cand_vec[pos_col], cand_vec[n_cand:]
             loss = bpr(u, p, n)
         else:
-            loss = ccl(
-                user_vec[pos_row],
-                cand_vec[pos_col],
-                cand_vec[n_cand:],
-                margin=cfg.ccl_margin,
-                negative_weight=cfg.ccl_negative_weight,
-            )
+            loss = self._ccl(user_vec[pos_row], cand_vec[pos_col], cand_vec[n_cand:])
 
         if s is not None and cfg.cold_weight > 0:
             # the cold view: every positive note replaced by its side-info vector s(n)
@@ -276,13 +270,7 @@ class Trainer:
             own[note_pos] = np.arange(note_pos.size)
             cand_side = s[torch.from_numpy(own[where[n_users : n_users + n_cand]]).to(dev)]
             if cfg.loss == "ccl":
-                cold = ccl(
-                    user_vec[pos_row],
-                    cand_side[pos_col],
-                    cand_vec[n_cand:],
-                    margin=cfg.ccl_margin,
-                    negative_weight=cfg.ccl_negative_weight,
-                )
+                cold = self._ccl(user_vec[pos_row], cand_side[pos_col], cand_vec[n_cand:])
             else:
                 in_batch = known[1] < n_cand  # the cold view's uniform negatives are other draws
                 cold_ids = torch.from_numpy(np.concatenate([cand, cold_extra])).to(dev)
@@ -317,6 +305,11 @@ class Trainer:
         if self.encoder_optim is not None:
             self.encoder_optim.step()
         return float(loss.detach())
+
+    def _ccl(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+        return ccl(
+            users, positives, negatives, margin=self.config.ccl_margin, negative_weight=self.config.ccl_negative_weight
+        )
 
     # ---- epochs -----------------------------------------------------------------------------
 
