@@ -45,6 +45,15 @@ def measure(result: dict[str, Any]) -> Iterator[None]:
     result["start_rss_mb"] = start_rss / 1024
 
 
+def set_threads(n: int) -> None:
+    """Use ``n`` threads in torch and in graphrec's numba kernels (numba's pool caps it)."""
+    import numba
+    import torch
+
+    torch.set_num_threads(n)
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+
+
 def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}

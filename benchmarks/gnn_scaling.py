@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import machine, measure, write_json
+from _measure import machine, measure, set_threads, write_json
 
 from graphrec._table import format_table
 
@@ -58,11 +58,9 @@ def _data(n_engagements: int) -> Any:
 
 def _one(mode: str, n_engagements: int, epochs: int, full_steps: int, threads: int) -> dict[str, Any]:
     """Run in a child process: one size, one trainer; returns what it measured."""
-    import numba
     import torch
 
-    torch.set_num_threads(threads)
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    set_threads(threads)
     graph, engages = _data(n_engagements)
     out: dict[str, Any] = {
         "mode": mode,

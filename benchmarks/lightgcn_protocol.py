@@ -29,13 +29,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import add_config_option, config_overrides, machine, write_json
+from _measure import add_config_option, config_overrides, machine, set_threads, write_json
 
 from graphrec._table import format_table
 from graphrec.evaluate.metrics import ranking_metrics
@@ -199,8 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.threads:
-        torch.set_num_threads(args.threads)
-        numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+        set_threads(args.threads)
     train, test = load(args.data)
     options = {**PROTOCOL_DEFAULTS, **config_overrides(args.set, ("epochs", "dim", "device", "seed"))}
     cfg = GNNConfig(epochs=args.epochs, dim=args.dim, device=args.device, seed=args.seed, **options)

@@ -13,7 +13,7 @@ negatives, as when every engagement's note is its own column), minus, with the l
 its centred log-popularity (in-batch negatives are drawn in proportion to popularity); PDA adds
 ``gamma * log popularity`` to every candidate at training time only. Without the ``log m`` term
 the candidates would be a set corrected as if drawn with replacement, which over-corrects
-popular notes (measured in ``benchmarks/README.md``, section ``gnn_scaling.py``).
+popular notes (measured in ``benchmarks/README.md``, "Choosing the training scheme").
 
 :func:`bpr` (one uniform negative per engagement) and :func:`ccl` (SimpleX's cosine contrastive
 loss over the shared uniform negatives) are the alternatives.
