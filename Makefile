@@ -5,9 +5,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint venv
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,spark,text,coldstart,notebooks]'
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,spark,text,coldstart,notebooks]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -20,6 +20,6 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m 'not slow and not gpu'
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff format --check graphrec pipelines tests benchmarks
-	$(VENV)/bin/ruff check graphrec pipelines tests benchmarks
+	$(VENV)/bin/ruff format --check graphrec tests benchmarks
+	$(VENV)/bin/ruff check graphrec tests benchmarks
 	$(VENV)/bin/mypy

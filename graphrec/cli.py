@@ -1,4 +1,4 @@
-"""The ``graphrec`` command line: thin wrappers from arguments to the public API and pipelines.
+"""The ``graphrec`` command line: thin wrappers from arguments to the public API and the jobs (graphrec.jobs).
 
 Subcommands
 -----------
@@ -56,7 +56,7 @@ def _steps_table(steps: dict[str, Any]) -> str:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from pipelines.demo import DemoConfig, run
+    from graphrec.jobs.demo import DemoConfig, run
 
     report = run(_config(DemoConfig, args))
     steps = report["steps"]
@@ -105,8 +105,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from pipelines._config import load_config
-    from pipelines.chain import ChainConfig, run
+    from graphrec.jobs._config import load_config
+    from graphrec.jobs.chain import ChainConfig, run
 
     config = load_config(ChainConfig, args.config)
     steps = run(config)
@@ -121,7 +121,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_build_graph(args: argparse.Namespace) -> int:
-    from pipelines.build_graph import BuildGraphConfig, run
+    from graphrec.jobs.build_graph import BuildGraphConfig, run
 
     _graph, report = run(_config(BuildGraphConfig, args))
     print(
@@ -211,7 +211,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_swing(args: argparse.Namespace) -> int:
-    from pipelines.swing import SwingConfig, run
+    from graphrec.jobs.swing import SwingConfig, run
 
     report = run(_config(SwingConfig, args))
     rows = f"{report['rows_in']:,} rows in, " if report["rows_in"] is not None else ""
@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("run", help="run the batch chain (ingest, graph, weights, train, bundle, evaluate)")
-    p.add_argument("config", help="YAML/TOML config (see pipelines/chain.py and pipelines/configs/)")
+    p.add_argument("config", help="YAML/TOML config (see graphrec/jobs/chain.py and pipelines/configs/)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("build-graph", help="validate logs and side-info and save the graph")

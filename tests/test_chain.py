@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-import pipelines.chain as chain
+import graphrec.jobs.chain as chain
 from graphrec.exceptions import ArtifactError, InvalidParameterError
 from graphrec.recall import RecallEngine
-from pipelines._config import load_config
+from graphrec.jobs._config import load_config
 
 
 @pytest.fixture(scope="module")

@@ -103,7 +103,7 @@ def test_import_is_cheap():
 
 def test_recall_cli_on_demo_bundle(tmp_path, capsys, small_tables):
     from graphrec.graph import build_graph
-    from pipelines.bundle import bundle_from_graph
+    from graphrec.jobs.bundle import bundle_from_graph
 
     interactions, notes = small_tables
     bundle_from_graph(build_graph(interactions, notes), interactions, tmp_path / "b", dim=8, swing_top_k=10)

@@ -5,8 +5,8 @@ import pytest
 
 from graphrec.cli import main
 from graphrec.exceptions import InvalidParameterError, SchemaError
-from pipelines._config import load_config
-from pipelines.swing import SwingConfig, run
+from graphrec.jobs._config import load_config
+from graphrec.jobs.swing import SwingConfig, run
 
 
 def test_swing_job_csv_and_parquet(tmp_path):

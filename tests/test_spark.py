@@ -15,7 +15,7 @@ from graphrec.io import read_user_note_pairs, validate_interactions, validate_no
 from graphrec.spark import build_graph_spark, get_spark, swing_spark  # noqa: E402
 from graphrec.testing import make_ugc_dataset  # noqa: E402
 from graphrec.weights import swing  # noqa: E402
-from pipelines.swing import SwingConfig, neighbour_table, run  # noqa: E402
+from graphrec.jobs.swing import SwingConfig, neighbour_table, run  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from graphrec.io import DEFAULT_EVENT_WEIGHTS, read_interactions, read_notes, re
 
 __all__ = ["BuildGraphConfig", "run"]
 
-logger = logging.getLogger("graphrec.pipelines")
+logger = logging.getLogger("graphrec.jobs")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Job: the end-to-end demo on the bundled sample (``graphrec demo --out DIR``).
 
-It runs the whole batch chain (:mod:`pipelines.chain`) on ``data/sample`` with ``DIR`` as the
+It runs the whole batch chain (:mod:`graphrec.jobs.chain`) on ``data/sample`` with ``DIR`` as the
 work directory: temporal split, graph, Swing + DoWhy-debiased weights, GNN training with text,
 tag and author side-info, the serving bundle (``DIR/bundle``) and a full-ranking evaluation of the
 GNN and the recall engine against popularity, ItemCF and Swing. Then it shows example recalls
@@ -21,8 +21,8 @@ import pandas as pd
 
 from graphrec._atomic import atomic_file
 from graphrec.exceptions import InvalidParameterError
-from pipelines.chain import ChainConfig
-from pipelines.chain import run as run_chain
+from graphrec.jobs.chain import ChainConfig
+from graphrec.jobs.chain import run as run_chain
 
 __all__ = ["DEMO_GNN", "DemoConfig", "default_data_dir", "run"]
 
@@ -34,7 +34,7 @@ DEMO_GNN: dict[str, Any] = {"batch_size": 1024, "epochs": 30, "patience": 3}
 
 def default_data_dir() -> Path:
     """``data/sample`` under the working directory, else under the repository holding this package."""
-    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
         candidate = base / "data" / "sample"
         if (candidate / SAMPLE_FILES["interactions"]).is_file():
             return candidate

@@ -2,7 +2,7 @@
 
 This is the quick, training-free bundle: embeddings from :class:`graphrec.model.PureSVD` (a
 closed-form peer of the GNN), tag embeddings the mean of their notes', no note encoder (so no
-cold start). The batch chain (:mod:`pipelines.chain`, ``graphrec run``) builds GNN bundles. Config keys: ``interactions``, ``notes`` (paths), ``out`` (directory),
+cold start). The batch chain (:mod:`graphrec.jobs.chain`, ``graphrec run``) builds GNN bundles. Config keys: ``interactions``, ``notes`` (paths), ``out`` (directory),
 ``dim``, ``swing_top_k``.
 """
 

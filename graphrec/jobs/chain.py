@@ -48,7 +48,7 @@ from graphrec.exceptions import ArtifactError, InvalidParameterError
 
 __all__ = ["STEPS", "ChainConfig", "run"]
 
-logger = logging.getLogger("graphrec.pipelines")
+logger = logging.getLogger("graphrec.jobs")
 
 STEPS = ("ingest", "graph", "weights", "train", "bundle", "evaluate")
 _STAMP = "_step.json"
