@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import Any, TypeVar
 
 from graphrec.exceptions import InvalidParameterError
 
-__all__ = ["check_choice", "check_float", "check_int"]
+__all__ = ["check_choice", "check_float", "check_int", "from_mapping"]
+
+T = TypeVar("T")
 
 
 def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
@@ -50,3 +52,87 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise InvalidParameterError(f"`{name}` must be one of {', '.join(map(repr, choices))}; got {value!r}")
     return str(value)
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    """Whether ``value`` fits the annotation ``hint`` (the shapes config fields use)."""
+    import types
+    import typing
+
+    if hint is Any:
+        return True
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is dict or hint is dict:
+        args = typing.get_args(hint)
+        return isinstance(value, dict) and (
+            not args or all(_type_ok(k, args[0]) and _type_ok(v, args[1]) for k, v in value.items())
+        )
+    if origin is tuple:
+        args = typing.get_args(hint)
+        item = args[0] if args else Any
+        return isinstance(value, tuple | list) and all(_type_ok(v, item) for v in value)
+    return True  # annotations configs do not use are left to the class's own checks
+
+
+def _type_name(hint: Any) -> str:
+    """How a config annotation reads to a person: ``a list of str``, ``a float or null`` ..."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _type_name(a) for a in args)
+    if origin is tuple:
+        plural = {str: "strings", int: "ints", float: "numbers"}
+        return f"a list of {plural.get(args[0], 'values') if args else 'values'}"
+    if origin is dict or hint is dict:
+        return "a mapping"
+    names = {bool: "true or false", int: "an int", float: "a number", str: "a string"}
+    return names.get(hint, str(hint))
+
+
+def from_mapping(cls: type[T], data: Any, *, source: str = "config") -> T:
+    """Build dataclass ``cls`` from a mapping read from a config file, checking every key and type.
+
+    Unknown keys, missing required keys and values of the wrong type (``debias: "no"`` for a
+    bool, ``steps: evaluate`` for a list) are :class:`InvalidParameterError` naming ``source``
+    and the key; lists become tuples where the field is a tuple.
+    """
+    import dataclasses
+    import typing
+
+    if not isinstance(data, dict):
+        raise InvalidParameterError(f"{source}: expected a mapping of options; got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    unknown = sorted(map(str, set(data) - set(fields)))
+    if unknown:
+        raise InvalidParameterError(f"{source}: unknown option(s) {', '.join(unknown)}; expected {', '.join(fields)}")
+    missing = [
+        n
+        for n, f in fields.items()
+        if n not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise InvalidParameterError(f"{source}: missing required option(s) {', '.join(missing)}")
+    values = {}
+    for name, value in data.items():
+        hint = hints.get(name, Any)
+        if not _type_ok(value, hint):
+            raise InvalidParameterError(
+                f"{source}: option `{name}` must be {_type_name(hint)}; got {value!r} ({type(value).__name__})"
+            )
+        values[name] = tuple(value) if typing.get_origin(hint) is tuple and isinstance(value, list) else value
+    return cls(**values)

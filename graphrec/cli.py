@@ -162,9 +162,15 @@ def _cmd_recall(args: argparse.Namespace) -> int:
 
 
 def _cmd_coldstart(args: argparse.Namespace) -> int:
+    from graphrec._atomic import check_not_overwriting_inputs
+    from graphrec._validation import check_int
     from graphrec.coldstart import ColdStart
     from graphrec.io import read_notes, write_table
+    from graphrec.io._tables import _format_of
 
+    check_int("--budget", args.budget, minimum=1)  # before seconds of loading
+    _format_of(Path(args.out))
+    check_not_overwriting_inputs([args.out], [args.notes, args.bundle])
     cold = ColdStart.from_bundle(args.bundle)
     notes = read_notes(args.notes)
     table = cold.plan(notes, args.budget)
@@ -186,9 +192,11 @@ def _cmd_graph_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from graphrec._atomic import atomic_file
+    from graphrec._atomic import atomic_directory, check_output_directory
     from graphrec.testing import make_ugc_dataset
 
+    out = Path(args.out)
+    check_output_directory(out, "graphrec.synthetic")
     data = make_ugc_dataset(
         n_users=args.users,
         n_notes=args.notes,
@@ -196,14 +204,11 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         impressions_per_engagement=args.impressions,
         seed=args.seed,
     )
-    out = Path(args.out)
-    with atomic_file(out / "interactions.parquet") as tmp:
-        data.interactions.to_parquet(tmp, index=False, compression="zstd")
-    with atomic_file(out / "notes.jsonl") as tmp:
+    with atomic_directory(out, kind="graphrec.synthetic") as tmp:
+        data.interactions.to_parquet(tmp / "interactions.parquet", index=False, compression="zstd")
         notes = data.notes.assign(tags=data.notes["tags"].map(list))
-        notes.to_json(tmp, orient="records", lines=True, force_ascii=False)
-    with atomic_file(out / "users.csv") as tmp:
-        data.users.to_csv(tmp, index=False)
+        notes.to_json(tmp / "notes.jsonl", orient="records", lines=True, force_ascii=False)
+        data.users.to_csv(tmp / "users.csv", index=False)
     print(
         f"wrote {len(data.interactions):,} interactions, {len(data.notes):,} notes, {len(data.users):,} users to {out}"
     )
@@ -225,7 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="graphrec", description="Graph-based recall for UGC feeds.")
     parser.add_argument("--version", action="version", version=f"graphrec {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="-v logs progress (INFO); -vv also debug and libraries' logs"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="run the end-to-end demo on the bundled sample")
@@ -295,13 +302,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``graphrec`` command."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
     except GraphRecError as exc:
         print(f"graphrec {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the system refused a read or write (permissions, disk full, ...)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"graphrec {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
 
 

@@ -145,6 +145,8 @@ class ColdStart:
     note_tags : sparse (n_notes, n_tags), optional
     authored : sparse (n_users, n_notes), optional
         Who wrote which training note (enables the author feature).
+    note_ids : IdMap, optional
+        The trained (warm) notes; :meth:`plan` refuses one of them given as new.
     boosts : Boosts
     candidates : int
         Users taken from the user index per note (plus author and tag candidates).
@@ -160,6 +162,7 @@ class ColdStart:
         tag_ids: IdMap | None = None,
         note_tags: sp.spmatrix | None = None,
         authored: sp.spmatrix | None = None,
+        note_ids: IdMap | None = None,
         boosts: Boosts | None = None,
         candidates: int = 1000,
         attention_temperature: float = 0.1,
@@ -169,6 +172,7 @@ class ColdStart:
     ) -> None:
         self.user_ids = user_ids
         self.tag_ids = tag_ids
+        self.note_ids = note_ids
         self.user_embeddings = np.ascontiguousarray(user_embeddings, dtype=np.float32)
         n_users = len(user_ids)
         if self.user_embeddings.shape[0] != n_users:
@@ -234,6 +238,7 @@ class ColdStart:
             tag_ids=bundle.ids.get("tag"),
             note_tags=bundle.note_tags,
             authored=bundle.authored,
+            note_ids=bundle.ids["note"],
             **options,
         )
 
@@ -385,6 +390,15 @@ class ColdStart:
         """
         if "note_id" not in notes.columns:
             raise SchemaError("new notes: missing column 'note_id'")
+        budget = check_int("budget", budget, minimum=1)
+        if self.note_ids is not None and len(notes):
+            warm = notes["note_id"].to_numpy()[self.note_ids.index(notes["note_id"], missing="ignore") >= 0]
+            if warm.size:
+                shown = ", ".join(map(repr, warm[:3].tolist())) + (", ..." if warm.size > 3 else "")
+                raise InvalidParameterError(
+                    f"new notes: {warm.size} note id(s) are already trained notes ({shown}); cold start plans "
+                    f"audiences for new notes only - recall serves trained ones"
+                )
         side, stats = self.side_info(notes, text_cache=text_cache)
         if stats["unknown_tags"] or stats["unknown_authors"]:
             _log.warning(
@@ -406,7 +420,17 @@ class ColdStart:
                 )
             )
         columns = ["note_id", "user_id", "score", "round", "fallback"]
-        return pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
+        table = pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
+        short = [str(r["note_id"].iloc[0]) for r in rows if len(r) < budget]
+        if short:
+            # Surfaced, not silent: the CLI prints these; the Python API logs them.
+            msg = (
+                f"{len(short)} note(s) got fewer than budget={budget} users (only {min(map(len, rows))} "
+                f"eligible candidates; first: {short[0]!r})"
+            )
+            table.attrs["warnings"] = [msg]
+            _log.warning("new notes: %s", msg)
+        return table
 
     def describe(self) -> dict[str, Any]:
         """Settings, for reports."""

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from graphrec._validation import check_choice
 from graphrec.exceptions import InvalidParameterError, SchemaError
 from graphrec.graph.hetero import HeteroGraph
-from graphrec.io.ids import IdMap
+from graphrec.io.ids import IdMap, as_text
 from graphrec.io.interactions import DEFAULT_EVENT_WEIGHTS, normalise_event_name
 
 __all__ = ["AUTHORED", "ENGAGES", "HAS_TAG", "SIMILAR", "build_graph", "pair_matrix", "recency_matrix"]
@@ -50,14 +50,14 @@ def _as_array(values: Any) -> np.ndarray:
     arr = values.to_numpy() if isinstance(values, pd.Series | pd.Index) else np.asarray(values)
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64, copy=False)
-    return arr.astype(str) if arr.dtype.kind != "U" else arr
+    return as_text(arr)
 
 
 def _encode(main: np.ndarray, *extras: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], IdMap]:
     """Codes of ``main`` and ``extras`` in one sorted id space, and its IdMap."""
     parts = [main, *extras]
     if any(p.dtype.kind not in "iu" for p in parts):
-        parts = [p.astype(str) for p in parts]
+        parts = [as_text(p) for p in parts]
     sizes = [p.size for p in parts]
     allv = np.concatenate(parts) if len(parts) > 1 else parts[0]
     codes, uniques = pd.factorize(allv, sort=True)
@@ -218,9 +218,9 @@ def build_graph(
         if include_tags and "tags" in notes.columns:
             tag_lists = notes["tags"].to_numpy()
             lengths = np.fromiter((len(t) for t in tag_lists), dtype=np.int64, count=len(tag_lists))
-            flat = np.array([t for ts in tag_lists for t in ts], dtype=str)
+            flat = as_text([t for ts in tag_lists for t in ts])
             tag_codes, uniques = pd.factorize(flat, sort=True)
-            tag_map = IdMap(np.asarray(uniques, dtype=str))
+            tag_map = IdMap(as_text(np.asarray(uniques)))
             id_maps["tag"] = tag_map
             has_tag = sp.csr_matrix(
                 (np.ones(flat.size, dtype=np.float32), (np.repeat(note_rows, lengths), tag_codes)),

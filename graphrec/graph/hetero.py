@@ -13,7 +13,10 @@ Design
   are added that way.
 * On disk (:meth:`save` / :meth:`load`): a directory with ``manifest.json`` (format version,
   counts, SHA-256 of every file), ``ids.npz`` and one ``.npz`` per relation. No pickle anywhere:
-  text ids are stored as fixed-width unicode arrays. The directory is written atomically.
+  text ids are stored as UTF-8 bytes + offsets. The directory is written atomically.
+* :meth:`load` treats the directory as untrusted input: every path the manifest names must lie
+  inside it and be checksummed, and every array is validated (dtypes, CSR structure, index
+  ranges, finite non-negative weights) before scipy or numba touch it.
 """
 
 from __future__ import annotations
@@ -30,14 +33,15 @@ import scipy.sparse as sp
 
 from graphrec._atomic import atomic_directory
 from graphrec._manifest import MANIFEST as _MANIFEST
-from graphrec._manifest import checksums, read_manifest
+from graphrec._manifest import READ_ERRORS, artifact_file, checksums, csr_from_arrays, load_npz, read_manifest
 from graphrec.exceptions import ArtifactError, InvalidParameterError
-from graphrec.io.ids import IdMap
+from graphrec.io.ids import IdMap, ids_from_arrays, ids_to_arrays
 
-__all__ = ["GRAPH_FORMAT_VERSION", "EdgeType", "HeteroGraph"]
+__all__ = ["GRAPH_FORMAT_VERSION", "GRAPH_KIND", "EdgeType", "HeteroGraph"]
 
 EdgeType = tuple[str, str, str]
 GRAPH_FORMAT_VERSION = 1
+GRAPH_KIND = "graphrec.graph"
 _IDS = "ids.npz"
 
 
@@ -185,9 +189,9 @@ class HeteroGraph:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the graph to directory ``path`` atomically (it replaces any earlier one whole)."""
         target = Path(path)
-        with atomic_directory(target) as tmp:
+        with atomic_directory(target, kind=GRAPH_KIND) as tmp:
             savez: Any = np.savez  # numpy's stubs reject **arrays (a key could be allow_pickle)
-            savez(tmp / _IDS, **{t: m.ids for t, m in self._id_maps.items()})
+            savez(tmp / _IDS, **{k: v for t, m in self._id_maps.items() for k, v in ids_to_arrays(t, m).items()})
             (tmp / "relations").mkdir()
             rel_entries: list[dict[str, Any]] = []
             for et, m in self._relations.items():
@@ -200,7 +204,7 @@ class HeteroGraph:
             from graphrec import __version__
 
             manifest = {
-                "format": "graphrec.graph",
+                "format": GRAPH_KIND,
                 "format_version": GRAPH_FORMAT_VERSION,
                 "graphrec_version": __version__,
                 "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -217,36 +221,46 @@ class HeteroGraph:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> HeteroGraph:
-        """Read a graph written by :meth:`save`, verifying checksums and counts.
+        """Read a graph written by :meth:`save`, verifying checksums, paths, arrays and counts.
 
         Raises
         ------
         ArtifactError
-            Naming the file that is missing, corrupt, or disagrees with the manifest.
+            Naming the file that is missing, corrupt, outside the directory, or disagrees with
+            the manifest (the directory is untrusted input; see :mod:`graphrec._manifest`).
         """
         root = Path(path)
-        manifest = read_manifest(root, fmt="graphrec.graph", version=GRAPH_FORMAT_VERSION, what="saved graphrec graph")
+        manifest = read_manifest(root, fmt=GRAPH_KIND, version=GRAPH_FORMAT_VERSION, what="saved graphrec graph")
         try:
-            with np.load(root / _IDS, allow_pickle=False) as ids:
-                id_maps = {n["type"]: IdMap(ids[n["type"]]) for n in manifest["nodes"]}
-            relations = {}
-            for entry in manifest["relations"]:
-                with np.load(root / entry["file"], allow_pickle=False) as z:
-                    shape = tuple(int(x) for x in z["shape"])
-                    relations[tuple(entry["edge_type"])] = sp.csr_matrix(
-                        (z["data"], z["indices"], z["indptr"]), shape=shape
-                    )
-        except (OSError, ValueError, KeyError) as exc:
-            raise ArtifactError(f"{root}: cannot read graph arrays ({exc})") from exc
-        for info in manifest["nodes"]:
-            t = info["type"]
-            if len(id_maps[t]) != info["count"]:
-                raise ArtifactError(f"{root / _IDS}: {t} has {len(id_maps[t])} ids; manifest says {info['count']}")
-        try:
-            graph = cls(id_maps, relations, meta=manifest.get("meta", {}))
+            return cls._from_manifest(root, manifest)
+        except ArtifactError:
+            raise
         except InvalidParameterError as exc:
-            raise ArtifactError(f"{root}: {exc}") from exc
+            raise ArtifactError(f"{root}: {exc}") from None
+        except READ_ERRORS as exc:
+            raise ArtifactError(f"{root / _MANIFEST}: malformed ({type(exc).__name__}: {str(exc)[:200]})") from None
+
+    @classmethod
+    def _from_manifest(cls, root: Path, manifest: dict[str, Any]) -> HeteroGraph:
+        ids = load_npz(artifact_file(root, manifest, _IDS))
+        id_maps: dict[str, IdMap] = {}
+        for info in manifest["nodes"]:
+            t, count = str(info["type"]), info["count"]
+            try:
+                id_maps[t] = ids_from_arrays(ids, t)
+            except InvalidParameterError as exc:
+                raise ArtifactError(f"{root / _IDS}: {exc}") from None
+            if len(id_maps[t]) != count:
+                raise ArtifactError(f"{root / _IDS}: {t} has {len(id_maps[t])} ids; manifest says {count}")
+        relations = {}
         for entry in manifest["relations"]:
-            if graph.num_edges(tuple(entry["edge_type"])) != entry["nnz"]:
-                raise ArtifactError(f"{root / entry['file']}: edge count disagrees with {_MANIFEST}")
-        return graph
+            et = tuple(entry["edge_type"])
+            if len(et) != 3 or not all(isinstance(x, str) for x in et) or et[0] not in id_maps or et[2] not in id_maps:
+                raise ArtifactError(f"{root / _MANIFEST}: relation {entry['edge_type']!r} names unknown node types")
+            f = artifact_file(root, manifest, entry["file"])
+            shape = (len(id_maps[et[0]]), len(id_maps[et[2]]))
+            relations[et] = csr_from_arrays(load_npz(f), str(f), shape=shape, nonnegative=True)
+            if relations[et].nnz != entry["nnz"]:
+                raise ArtifactError(f"{f}: edge count disagrees with {_MANIFEST}")
+        meta = manifest.get("meta", {})
+        return cls(id_maps, relations, meta=meta if isinstance(meta, dict) else {})

@@ -201,14 +201,43 @@ class AnnIndex:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], vectors: np.ndarray, params: IndexParams, kind: str) -> AnnIndex:
-        """Read a faiss index written by :meth:`save`; ``vectors`` are the rows it indexes."""
+        """Read a faiss index written by :meth:`save`; ``vectors`` are the rows it indexes.
+
+        A flat index *is* its vectors, so it is rebuilt from ``vectors`` and the file is not
+        parsed at all. HNSW and IVF files are parsed by faiss after their header is checked
+        against ``kind`` and their size against the vectors; faiss's reader is not hardened
+        against crafted files, so a bundle should come from a source you trust as much as the
+        checksums in its manifest (see :mod:`graphrec._manifest`).
+        """
         faiss = _faiss()
         p = Path(path)
+        magic = {"flat": b"IxFI", "hnsw": b"IHNf", "ivf": b"IwFl"}
+        if kind not in magic:
+            raise ArtifactError(f"{p}: unknown index kind {kind!r}; expected one of {', '.join(magic)}")
+        try:
+            for name in ("hnsw_m", "ef_construction", "ef_search", "nprobe"):
+                check_int(name, getattr(params, name), minimum=1)
+        except InvalidParameterError as exc:
+            raise ArtifactError(f"{p}: bad index parameters ({exc})") from None
+        stored = _normalised(vectors) if params.normalise else np.ascontiguousarray(vectors, dtype=np.float32)
+        try:
+            with open(p, "rb") as fh:
+                header = fh.read(4)
+            size = p.stat().st_size
+        except OSError as exc:
+            raise ArtifactError(f"{p}: unreadable ({exc})") from None
+        if header != magic[kind]:
+            raise ArtifactError(f"{p}: not a faiss {kind} index (header {header!r})")
+        if kind == "flat":
+            index = faiss.IndexFlatIP(stored.shape[1])
+            index.add(stored)
+            return cls(index, stored, params, kind)
+        if size < stored.nbytes:
+            raise ArtifactError(f"{p}: {size} bytes cannot hold {stored.shape[0]} x {stored.shape[1]} vectors")
         try:
             index = faiss.read_index(str(p))
         except RuntimeError as exc:
             raise ArtifactError(f"{p}: not a readable faiss index ({str(exc).splitlines()[0][:200]})") from exc
-        stored = _normalised(vectors) if params.normalise else np.ascontiguousarray(vectors, dtype=np.float32)
         if index.ntotal != stored.shape[0] or index.d != stored.shape[1]:
             raise ArtifactError(
                 f"{p}: index holds {index.ntotal} x {index.d} vectors; the embeddings are {stored.shape[0]} x {stored.shape[1]}"

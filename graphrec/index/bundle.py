@@ -4,7 +4,7 @@ Layout
 ------
 ``manifest.json``   format + version, graphrec version, creation time, config and its hash,
                     counts, embedding dims, index kinds and parameters, SHA-256 of every file
-``ids.npz``         external ids of users, notes, tags (no pickle: int64 or fixed-width text)
+``ids.npz``         external ids of users, notes, tags (no pickle: int64, or UTF-8 bytes + offsets)
 ``embeddings.npz``  float32 embeddings per node type
 ``<type>.faiss``    one faiss index per embedded node type (faiss's own format)
 ``history.npz``     user x note CSR of seen notes, data = recency (larger = more recent)
@@ -37,15 +37,16 @@ import scipy.sparse as sp
 
 from graphrec._atomic import atomic_directory
 from graphrec._manifest import MANIFEST as _MANIFEST
-from graphrec._manifest import checksums, read_manifest
+from graphrec._manifest import READ_ERRORS, artifact_file, checksums, csr_from_arrays, float_matrix, load_npz, read_manifest
 from graphrec.exceptions import ArtifactError, InvalidParameterError
 from graphrec.index.ann import AnnIndex, IndexParams
-from graphrec.io.ids import IdMap
+from graphrec.io.ids import IdMap, ids_from_arrays, ids_to_arrays
 from graphrec.model.encoder import NoteEncoder
 
-__all__ = ["BUNDLE_FORMAT_VERSION", "Bundle", "load_bundle", "write_bundle"]
+__all__ = ["BUNDLE_FORMAT_VERSION", "BUNDLE_KIND", "Bundle", "load_bundle", "write_bundle"]
 
 BUNDLE_FORMAT_VERSION = 1
+BUNDLE_KIND = "graphrec.bundle"
 
 
 @dataclass
@@ -66,11 +67,6 @@ class Bundle:
 
 def _save_csr(path: Path, m: sp.csr_matrix) -> None:
     np.savez(path, indptr=m.indptr, indices=m.indices, data=m.data, shape=np.array(m.shape, dtype=np.int64))
-
-
-def _load_csr(path: Path) -> sp.csr_matrix:
-    with np.load(path, allow_pickle=False) as z:
-        return sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(int(s) for s in z["shape"]))
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
@@ -141,8 +137,8 @@ def write_bundle(
     params = dict(index_params or {})
     indexes = {t: AnnIndex.build(e, params.get(t)) for t, e in embs.items()}
     cfg = dict(config or {})
-    with atomic_directory(path) as tmp:
-        np.savez(tmp / "ids.npz", **{t: m.ids for t, m in ids.items()})  # type: ignore[arg-type]
+    with atomic_directory(path, kind=BUNDLE_KIND) as tmp:
+        np.savez(tmp / "ids.npz", **{k: v for t, m in ids.items() for k, v in ids_to_arrays(t, m).items()})  # type: ignore[arg-type]
         np.savez(tmp / "embeddings.npz", **embs)  # type: ignore[arg-type]
         for t, index in indexes.items():
             index.save(tmp / f"{t}.faiss")
@@ -179,7 +175,7 @@ def write_bundle(
 
         files = sorted(p.name for p in tmp.iterdir())
         manifest = {
-            "format": "graphrec.bundle",
+            "format": BUNDLE_KIND,
             "format_version": BUNDLE_FORMAT_VERSION,
             "graphrec_version": __version__,
             "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -198,41 +194,75 @@ def write_bundle(
 def load_bundle(path: str | os.PathLike[str]) -> Bundle:
     """Read and verify a bundle written by :func:`write_bundle`.
 
+    The directory is untrusted input (see :mod:`graphrec._manifest`): paths are confined to it and
+    checksummed, and every array is validated before use.
+
     Raises
     ------
     ArtifactError
-        Naming the missing, truncated, corrupt or mismatched file.
+        Naming the missing, truncated, corrupt, mismatched or malformed file.
     """
     root = Path(path)
-    manifest = read_manifest(root, fmt="graphrec.bundle", version=BUNDLE_FORMAT_VERSION, what="graphrec bundle")
+    manifest = read_manifest(root, fmt=BUNDLE_KIND, version=BUNDLE_FORMAT_VERSION, what="graphrec bundle")
     try:
-        with np.load(root / "ids.npz", allow_pickle=False) as z:
-            ids = {t: IdMap(z[t]) for t in manifest["counts"]}
-        with np.load(root / "embeddings.npz", allow_pickle=False) as z:
-            embs = {t: np.ascontiguousarray(z[t], dtype=np.float32) for t in manifest["dims"]}
-        history = _load_csr(root / "history.npz")
-        popularity = np.load(root / "popularity.npy", allow_pickle=False)
-        similar = _load_csr(root / "similar.npz") if "similar" in manifest["optional"] else None
-        note_tags = _load_csr(root / "note_tags.npz") if "note_tags" in manifest["optional"] else None
-        authored = _load_csr(root / "authored.npz") if "authored" in manifest["optional"] else None
-    except (OSError, ValueError, KeyError) as exc:
-        raise ArtifactError(f"{root}: cannot read bundle arrays ({exc})") from exc
-    for t, n in manifest["counts"].items():
+        return _bundle_from_manifest(root, manifest)
+    except ArtifactError:
+        raise
+    except (InvalidParameterError, *READ_ERRORS) as exc:
+        raise ArtifactError(f"{root / _MANIFEST}: malformed ({type(exc).__name__}: {str(exc)[:200]})") from None
+
+
+def _bundle_from_manifest(root: Path, manifest: dict[str, Any]) -> Bundle:
+    def file(name: str) -> Path:
+        return artifact_file(root, manifest, name)
+
+    counts, dims, optional = manifest["counts"], manifest["dims"], manifest["optional"]
+    if not all(isinstance(d, dict) for d in (counts, dims, optional, manifest["indexes"])):
+        raise ArtifactError(f"{root / _MANIFEST}: counts, dims, optional and indexes must be mappings")
+    if "user" not in dims or "note" not in dims or not set(dims) <= set(counts):
+        raise ArtifactError(f"{root / _MANIFEST}: needs user and note embeddings, each with an id count")
+    raw_ids = load_npz(file("ids.npz"))
+    ids = {}
+    for t, n in counts.items():
+        try:
+            ids[t] = ids_from_arrays(raw_ids, t)
+        except InvalidParameterError as exc:
+            raise ArtifactError(f"{root / 'ids.npz'}: {exc}") from None
         if len(ids[t]) != n:
             raise ArtifactError(f"{root / 'ids.npz'}: {t} has {len(ids[t])} ids; manifest says {n}")
-    for t, e in embs.items():
-        if e.shape != (manifest["counts"][t], manifest["dims"][t]):
-            raise ArtifactError(f"{root / 'embeddings.npz'}: {t} embeddings have shape {e.shape}; manifest disagrees")
+    raw_emb = load_npz(file("embeddings.npz"))
+    embs = {}
+    for t, d in dims.items():
+        if t not in raw_emb:
+            raise ArtifactError(f"{root / 'embeddings.npz'}: no {t} embeddings")
+        embs[t] = float_matrix(raw_emb[t], f"{root / 'embeddings.npz'} ({t})", shape=(counts[t], d))
+    if embs["user"].shape[1] != embs["note"].shape[1]:
+        raise ArtifactError(f"{root / 'embeddings.npz'}: user and note embeddings differ in dimension")
     n_users, n_notes = len(ids["user"]), len(ids["note"])
-    if history.shape != (n_users, n_notes) or popularity.shape != (n_notes,):
-        raise ArtifactError(f"{root}: history or popularity do not match the id counts")
-    if authored is not None and authored.shape != (n_users, n_notes):
-        raise ArtifactError(f"{root / 'authored.npz'}: shape {authored.shape} does not match the id counts")
-    encoder = NoteEncoder.load(root / "encoder.npz") if "encoder" in manifest["optional"] else None
+
+    def csr(name: str, shape: tuple[int, int]) -> sp.csr_matrix:
+        return csr_from_arrays(load_npz(file(name)), str(root / name), shape=shape)
+
+    history = csr("history.npz", (n_users, n_notes))
+    try:
+        pop = np.load(file("popularity.npy"), allow_pickle=False)
+    except READ_ERRORS as exc:
+        raise ArtifactError(f"{root / 'popularity.npy'}: unreadable ({exc})") from None
+    popularity = float_matrix(pop, str(root / "popularity.npy"), shape=(n_notes,))
+    similar = csr("similar.npz", (n_notes, n_notes)) if "similar" in optional else None
+    note_tags = None
+    if "note_tags" in optional:
+        if "tag" not in ids:
+            raise ArtifactError(f"{root / _MANIFEST}: note_tags without tag ids")
+        note_tags = csr("note_tags.npz", (n_notes, len(ids["tag"])))
+    authored = csr("authored.npz", (n_users, n_notes)) if "authored" in optional else None
+    encoder = NoteEncoder.load(file("encoder.npz")) if "encoder" in optional else None
     if encoder is not None and encoder.user0.shape[0] != n_users:
         raise ArtifactError(f"{root / 'encoder.npz'}: encoder has {encoder.user0.shape[0]} users; the bundle {n_users}")
     indexes = {}
     for t, info in manifest["indexes"].items():
+        if t not in embs:
+            raise ArtifactError(f"{root / _MANIFEST}: index {t!r} has no embeddings")
         params = IndexParams(**info["params"])
-        indexes[t] = AnnIndex.load(root / f"{t}.faiss", embs[t], params, info["kind"])
+        indexes[t] = AnnIndex.load(file(f"{t}.faiss"), embs[t], params, info["kind"])
     return Bundle(ids, embs, indexes, history, popularity, similar, note_tags, manifest, authored, encoder)

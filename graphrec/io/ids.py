@@ -4,7 +4,14 @@ Ids may be integers or strings. One rule turns every source into the same ids: a
 column stays int64; a text column whose every value is a canonical decimal integer
 (``"42"``, not ``"042"`` or ``"4.0"``) becomes int64 too, so ``42`` in a parquet file and
 ``"42"`` in a CSV name the same user; any other text column stays text. Null or empty ids
-are errors.
+are errors, and so is an id longer than :data:`MAX_ID_LENGTH` characters. Ids are trimmed of
+surrounding whitespace wherever text comes in (files, the recall API and CLI), and ``"-0"`` is
+text, not 0. :class:`IdMap` itself compares ids exactly.
+
+Memory follows the ids' total size: text ids are numpy *object* arrays of Python ``str``, never
+fixed-width unicode (whose size is rows x longest id x 4 bytes, so one long id would blow up a
+whole column). On disk a text id array is Arrow-style UTF-8 bytes plus int64 offsets
+(:func:`ids_to_arrays` / :func:`ids_from_arrays`): no pickle, validated on load.
 
 :class:`IdMap` maps a set of external ids to ``0..n-1`` in sorted order. The mapping is a
 function of the set alone (not of row order), so rebuilding from the same data gives the same
@@ -24,9 +31,24 @@ import pyarrow.compute as pc
 from graphrec.exceptions import InvalidParameterError, SchemaError
 from graphrec.io._tables import TableSource
 
-__all__ = ["IdMap", "normalise_ids"]
+__all__ = ["MAX_ID_LENGTH", "IdMap", "as_text", "ids_from_arrays", "ids_to_arrays", "normalise_ids"]
 
-_INT_RE = r"^-?(0|[1-9][0-9]{0,17})$"
+_INT_RE = r"^(0|-?[1-9][0-9]{0,17})$"
+#: Longest id accepted, in characters (after trimming whitespace).
+MAX_ID_LENGTH = 1024
+
+
+def as_text(values: Any, *, strip: bool = False) -> np.ndarray:
+    """``values`` as a 1-d object array of Python ``str`` (memory follows the total text size)."""
+    arr = np.asarray(values.to_numpy() if isinstance(values, pd.Series) else values)
+    if arr.dtype.kind == "O" and all(type(v) is str for v in arr.ravel()):
+        out = arr
+    else:
+        out = np.empty(arr.shape, dtype=object)
+        out[...] = [str(v) for v in arr.ravel()] if arr.ndim == 1 else arr.astype(str).astype(object)
+    if strip:
+        out = np.array([v.strip() for v in out.ravel()], dtype=object).reshape(out.shape) if out.size else out
+    return out
 
 
 def _first_true(mask: pa.ChunkedArray | pa.Array) -> int:
@@ -53,9 +75,16 @@ def normalise_ids(column: pa.ChunkedArray | pa.Array, *, name: str, source: Tabl
         empty = pc.equal(pc.utf8_length(stripped), 0)
         if pc.any(empty).as_py():
             raise SchemaError(f"{source.where(_first_true(empty))}: {name} is empty")
+        long = pc.greater(pc.utf8_length(stripped), MAX_ID_LENGTH)
+        if pc.any(long).as_py():
+            row = _first_true(long)
+            raise SchemaError(
+                f"{source.where(row)}: {name} is {len(stripped[row].as_py()):,} characters long; "
+                f"ids may have at most {MAX_ID_LENGTH}"
+            )
         if pc.all(pc.match_substring_regex(stripped, _INT_RE)).as_py():
             return np.asarray(pc.cast(stripped, pa.int64()).to_numpy(), dtype=np.int64)
-        return np.asarray(stripped.to_numpy(zero_copy_only=False)).astype(str)
+        return as_text(stripped.to_numpy(zero_copy_only=False))
     raise SchemaError(f"{source.name}: column {name} must hold integer or string ids; got type {typ}")
 
 
@@ -81,7 +110,7 @@ class IdMap:
         if arr.dtype.kind in "iu":
             arr = arr.astype(np.int64)
         elif arr.dtype.kind in "UO":
-            arr = arr.astype(str)
+            arr = as_text(arr)
         elif arr.size == 0:
             arr = arr.astype(np.int64)
         else:
@@ -100,7 +129,7 @@ class IdMap:
         if not parts:
             return cls(np.empty(0, dtype=np.int64))
         if any(p.dtype.kind not in "iu" for p in parts):
-            parts = [p.astype(str) for p in parts]
+            parts = [as_text(p) for p in parts]
         return cls(pd.unique(np.concatenate(parts)))
 
     @property
@@ -136,12 +165,12 @@ class IdMap:
         if self.is_int:
             if arr.dtype.kind in "iu":
                 return arr.astype(np.int64), np.ones(arr.shape, dtype=bool)
-            text = arr.astype(str)
-            ok = pd.Series(text).str.fullmatch(_INT_RE).to_numpy(dtype=bool)
+            text = as_text(arr)
+            ok = pd.Series(text, dtype=object).str.fullmatch(_INT_RE).to_numpy(dtype=bool)
             out = np.zeros(arr.shape, dtype=np.int64)
             out[ok] = text[ok].astype(np.int64)
             return out, ok
-        return arr.astype(str), np.ones(arr.shape, dtype=bool)
+        return as_text(arr), np.ones(arr.shape, dtype=bool)
 
     def index(self, values: Any, *, missing: str = "error", what: str = "id") -> np.ndarray:
         """Indices of external ``values``; unknown ids raise, or give -1 with ``missing="ignore"``."""
@@ -169,3 +198,49 @@ class IdMap:
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
             raise InvalidParameterError(f"index out of range 0..{len(self) - 1}")
         return self._ids[idx]
+
+
+def ids_to_arrays(name: str, ids: IdMap) -> dict[str, np.ndarray]:
+    """Arrays to store ``ids`` under ``name`` in an ``.npz``: int64 as is, text as UTF-8 + offsets."""
+    if ids.is_int or len(ids) == 0:
+        return {name: ids.ids.astype(np.int64)}
+    arr = pa.array(list(ids.ids), type=pa.large_string())
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64, count=len(arr) + 1)
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8, count=int(offsets[-1])) if offsets[-1] else np.empty(0, np.uint8)
+    return {f"{name}.utf8": data.copy(), f"{name}.offsets": offsets.copy()}
+
+
+def ids_from_arrays(arrays: Any, name: str) -> IdMap:
+    """The :class:`IdMap` stored by :func:`ids_to_arrays` (also reads fixed-width text of older files).
+
+    Raises
+    ------
+    InvalidParameterError
+        If the arrays are missing, of the wrong dtype, malformed (offsets not monotone or out of
+        bounds, invalid UTF-8), or the ids are unsorted, repeated or too long.
+    """
+    files = set(arrays.files if hasattr(arrays, "files") else arrays)
+    if f"{name}.offsets" in files and f"{name}.utf8" in files:
+        offsets, data = np.asarray(arrays[f"{name}.offsets"]), np.asarray(arrays[f"{name}.utf8"])
+        if offsets.dtype != np.int64 or data.dtype != np.uint8 or offsets.ndim != 1 or data.ndim != 1:
+            raise InvalidParameterError(f"{name} ids: expected int64 offsets and uint8 text")
+        if offsets.size == 0 or offsets[0] != 0 or offsets[-1] != data.size or np.any(np.diff(offsets) < 0):
+            raise InvalidParameterError(f"{name} ids: offsets are not a monotone 0..{data.size} sequence")
+        if np.any(np.diff(offsets) > 4 * MAX_ID_LENGTH):
+            raise InvalidParameterError(f"{name} ids: an id is longer than {MAX_ID_LENGTH} characters")
+        arr = pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data))
+        try:
+            arr.validate(full=True)
+        except pa.ArrowInvalid as exc:
+            raise InvalidParameterError(f"{name} ids: invalid text ({exc})") from None
+        values = as_text(arr.to_numpy(zero_copy_only=False))
+    elif name in files:
+        values = np.asarray(arrays[name])
+        if values.dtype.kind not in "iU" or values.ndim != 1:
+            raise InvalidParameterError(f"{name} ids: expected int64 or text; got {values.dtype} {values.shape}")
+    else:
+        raise InvalidParameterError(f"{name} ids: not stored")
+    ids = IdMap(values)
+    if not np.array_equal(ids.ids, values.astype(np.int64) if values.dtype.kind == "i" else values):
+        raise InvalidParameterError(f"{name} ids: not stored in sorted order")
+    return ids

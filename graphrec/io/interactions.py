@@ -129,6 +129,23 @@ def event_codes(
     return codes
 
 
+#: Accepted timestamps, unix seconds: 1970-01-01 up to 2100-01-01 (milliseconds are out of range).
+TIMESTAMP_RANGE = (0, 4_102_444_800)
+
+
+def _check_range(seconds: np.ndarray, source: TableSource) -> np.ndarray:
+    lo, hi = TIMESTAMP_RANGE
+    bad = (seconds < lo) | (seconds > hi)
+    if bad.any():
+        row = _first(bad)
+        hint = " (milliseconds? give seconds)" if seconds[row] > hi else ""
+        raise SchemaError(
+            f"{source.where(row)}: timestamp {int(seconds[row])} is outside {lo}..{hi} unix seconds "
+            f"(1970 to 2100){hint}"
+        )
+    return seconds
+
+
 def _timestamps(column: pa.ChunkedArray, source: TableSource) -> np.ndarray:
     if column.null_count:
         raise SchemaError(
@@ -136,22 +153,31 @@ def _timestamps(column: pa.ChunkedArray, source: TableSource) -> np.ndarray:
         )
     typ = column.type
     if pa.types.is_integer(typ):
-        return np.asarray(column.to_numpy(), dtype=np.int64)
+        return _check_range(np.asarray(column.to_numpy(), dtype=np.int64), source)
     if pa.types.is_timestamp(typ) or pa.types.is_date(typ):
-        return np.asarray(pc.cast(pc.cast(column, pa.timestamp("s")), pa.int64()).to_numpy(), dtype=np.int64)
+        try:
+            seconds = pc.cast(pc.cast(column, pa.timestamp("s")), pa.int64())
+        except pa.ArrowInvalid as exc:
+            raise SchemaError(f"{source.name}: column timestamp holds values out of range ({exc})") from None
+        return _check_range(np.asarray(seconds.to_numpy(), dtype=np.int64), source)
     if pa.types.is_string(typ) or pa.types.is_large_string(typ):
         stripped = pc.utf8_trim_whitespace(column)
-        if pc.all(pc.match_substring_regex(stripped, r"^-?[0-9]{1,18}$")).as_py():
-            return np.asarray(pc.cast(stripped, pa.int64()).to_numpy(), dtype=np.int64)
-        text = pd.Series(stripped.to_numpy(zero_copy_only=False))
-        parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
-        if parsed.isna().any():
-            row = _first(parsed.isna().to_numpy())
-            raise SchemaError(
-                f"{source.where(row)}: timestamp {text.iloc[row]!r} is neither unix seconds nor an ISO 8601 date-time"
-            )
-        seconds = (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
-        return np.asarray(seconds.to_numpy(), dtype=np.int64)
+        numeric = np.asarray(
+            pc.match_substring_regex(stripped, r"^-?[0-9]{1,18}$").to_numpy(zero_copy_only=False), dtype=bool
+        )
+        text = pd.Series(stripped.to_numpy(zero_copy_only=False), dtype=object)
+        seconds = np.zeros(len(text), dtype=np.int64)
+        seconds[numeric] = text[numeric].astype(np.int64).to_numpy()
+        if not numeric.all():
+            rest = np.flatnonzero(~numeric)
+            parsed = pd.to_datetime(text.iloc[rest], errors="coerce", utc=True, format="ISO8601")
+            if parsed.isna().any():
+                row = int(rest[_first(parsed.isna().to_numpy())])
+                raise SchemaError(
+                    f"{source.where(row)}: timestamp {text.iloc[row]!r} is neither unix seconds nor an ISO 8601 date-time"
+                )
+            seconds[rest] = ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy()
+        return _check_range(seconds, source)
     raise SchemaError(
         f"{source.name}: column timestamp must be integer unix seconds, a datetime or ISO text; got type {typ}"
     )

@@ -52,7 +52,12 @@ def _check_unique(ids: np.ndarray, *, name: str, source: TableSource) -> None:
 
 
 def _optional_ids(column: pa.ChunkedArray, *, name: str, source: TableSource) -> pd.Series:
-    present = pc.is_valid(column).to_numpy(zero_copy_only=False)
+    valid = pc.is_valid(column)
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        # An empty or blank optional id ("author_id": "") is a missing one, like null.
+        blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(column)), 0)
+        valid = pc.and_(valid, pc.invert(pc.fill_null(blank, True)))
+    present = np.asarray(valid.to_numpy(zero_copy_only=False), dtype=bool)
     if present.all():
         ids = normalise_ids(column, name=name, source=source)
     else:

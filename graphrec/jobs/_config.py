@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
 
+from graphrec._validation import from_mapping
 from graphrec.exceptions import InvalidParameterError
 
 T = TypeVar("T")
 
 __all__ = ["from_mapping", "load_config"]
-
-
-def from_mapping(cls: type[T], data: dict[str, Any], *, source: str = "config") -> T:
-    """Build dataclass ``cls`` from ``data``; unknown or missing keys are errors naming ``source``."""
-    if not isinstance(data, dict):
-        raise InvalidParameterError(f"{source}: expected a mapping of options; got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise InvalidParameterError(f"{source}: unknown option(s) {', '.join(unknown)}; expected {', '.join(fields)}")
-    try:
-        return cls(**data)
-    except TypeError as exc:
-        raise InvalidParameterError(f"{source}: {exc}") from exc
 
 
 def load_config(cls: type[T], path: str | os.PathLike[str]) -> T:

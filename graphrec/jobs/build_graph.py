@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from graphrec._atomic import check_not_overwriting_inputs, check_output_directory
 from graphrec.graph import HeteroGraph, build_graph
+from graphrec.graph.hetero import GRAPH_KIND
 from graphrec.io import DEFAULT_EVENT_WEIGHTS, read_interactions, read_notes, read_users
 
 __all__ = ["BuildGraphConfig", "run"]
@@ -36,6 +38,8 @@ class BuildGraphConfig:
 
 def run(config: BuildGraphConfig) -> tuple[HeteroGraph, dict[str, Any]]:
     """Run the job; returns the graph and a report of counts and timings (also logged)."""
+    check_not_overwriting_inputs([config.out], [config.interactions, config.notes, config.users])
+    check_output_directory(config.out, GRAPH_KIND)  # refuse a bad --out before reading anything
     t0 = time.perf_counter()
     interactions = read_interactions(
         config.interactions, event_weights=config.event_weights, unknown_events=config.unknown_events

@@ -10,6 +10,11 @@ Each step is a function from the config and the work directory to a report, run 
 * **idempotent**: a step whose recorded inputs and parameters equal the current ones is skipped
   ("up to date"); a changed input or parameter reruns it and everything downstream (a
   downstream step's inputs include the upstream ``_step.json``);
+* **current or refused**: a step left out of ``steps`` but upstream of one that runs must be up to
+  date (its recorded inputs and parameters equal today's), else the chain refuses instead of
+  feeding a stale model to a fresh split;
+* **exclusive**: one ``run`` per work directory at a time (``WORK/.graphrec.lock``; a second run
+  fails at once naming the holder), and no input may lie inside a step's output directory;
 * **resumable**: after a kill, finished steps are skipped and the interrupted one restarts;
   GNN training additionally resumes from its last epoch (checkpoints in
   ``WORK/_checkpoints/train-<params hash>``).
@@ -42,8 +47,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from graphrec._atomic import atomic_directory, atomic_file, sha256_file
-from graphrec._validation import check_choice, check_float, check_int
+from graphrec._atomic import atomic_directory, atomic_file, check_not_overwriting_inputs, exclusive, sha256_file
+from graphrec._validation import check_choice, check_float, check_int, from_mapping
 from graphrec.exceptions import ArtifactError, InvalidParameterError
 
 __all__ = ["STEPS", "ChainConfig", "run"]
@@ -81,12 +86,16 @@ class ChainConfig:
         check_choice("gnn_edge_weights", self.gnn_edge_weights, ("raw", "debiased"))
         if self.gnn_edge_weights == "debiased" and not self.debias:
             raise InvalidParameterError("gnn_edge_weights='debiased' needs debias: true")
+        if not isinstance(self.steps, tuple | list) or not all(isinstance(s, str) for s in self.steps):
+            raise InvalidParameterError(f"`steps` must be a list of step names from {list(STEPS)}; got {self.steps!r}")
+        if not isinstance(self.debias, bool) or not isinstance(self.use_text, bool):
+            raise InvalidParameterError("`debias` and `use_text` must be true or false")
         unknown = [s for s in self.steps if s not in STEPS]
         if unknown:
             raise InvalidParameterError(f"unknown step(s) {unknown}; the chain has {list(STEPS)}")
         from graphrec.model.gnn import GNNConfig
 
-        GNNConfig(**self.gnn)  # fail before any work on a bad GNN option
+        from_mapping(GNNConfig, self.gnn, source="gnn")  # fail before any work on a bad GNN option
         return self
 
 
@@ -103,24 +112,58 @@ def _inputs(paths: list[Path]) -> dict[str, str]:
     return out
 
 
-def _run_step(
-    name: str, work: Path, inputs: list[Path], params: dict[str, Any], body: Callable[[Path], dict[str, Any]]
-) -> dict[str, Any]:
+def _spec(cfg: ChainConfig, work: Path, step: str) -> tuple[list[Path], dict[str, Any]]:
+    """The input files and the parameters of ``step``: what its stamp records and compares."""
+    from graphrec.model.gnn import GNNConfig
+
+    stamps = {s: work / s / _STAMP for s in STEPS}
+    if step == "ingest":
+        return [Path(p) for p in (cfg.interactions, cfg.notes, cfg.users) if p], {"test_fraction": cfg.test_fraction}
+    if step == "graph":
+        return [stamps["ingest"]], {}
+    if step == "weights":
+        params = {"swing_top_k": cfg.swing_top_k, "debias": cfg.debias, "refute_simulations": cfg.refute_simulations}
+        return [stamps["graph"]], params
+    if step == "train":
+        params = {"gnn": asdict(GNNConfig(**cfg.gnn)), "edge_weights": cfg.gnn_edge_weights, "use_text": cfg.use_text}
+        return [stamps["weights"]], params
+    if step == "bundle":
+        return [stamps["train"], stamps["weights"]], {}
+    params = {"k": cfg.k, "itemcf_alpha": cfg.itemcf_alpha, "swing_top_k": cfg.swing_top_k}
+    return [stamps["ingest"], stamps["train"], stamps["bundle"]], params
+
+
+def _current(name: str, work: Path, record: dict[str, Any]) -> dict[str, Any] | None:
+    """The stamp of ``WORK/name`` if it records the same inputs and parameters as ``record``."""
+    stamp = work / name / _STAMP
+    if not stamp.is_file():
+        return None
+    try:
+        old = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(old, dict) or "report" not in old:
+        return None
+    same = old.get("inputs") == record["inputs"] and old.get("params_hash") == record["params_hash"]
+    return old if same else None
+
+
+def _record(cfg: ChainConfig, work: Path, name: str) -> dict[str, Any]:
+    inputs, params = _spec(cfg, work, name)
+    return {"inputs": _inputs(inputs), "params": params, "params_hash": _hash(params)}
+
+
+def _run_step(cfg: ChainConfig, work: Path, name: str, body: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
     """Run ``body(tmp_dir)`` unless ``WORK/name/_step.json`` records the same inputs and params."""
     out = work / name
-    record: dict[str, Any] = {"inputs": _inputs(inputs), "params": params, "params_hash": _hash(params)}
-    stamp = out / _STAMP
-    if stamp.is_file():
-        try:
-            old = json.loads(stamp.read_text())
-        except (OSError, ValueError):
-            old = {}
-        if old.get("inputs") == record["inputs"] and old.get("params_hash") == record["params_hash"]:
-            logger.info("%s: up to date, skipped", name)
-            return {**old["report"], "skipped": True}
+    record = _record(cfg, work, name)
+    old = _current(name, work, record)
+    if old is not None:
+        logger.info("%s: up to date, skipped", name)
+        return {**old["report"], "skipped": True}
     logger.info("%s: running", name)
     t = time.perf_counter()
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, kind=f"graphrec.step:{name}") as tmp:
         report = body(tmp)
         record.update(report=report, seconds=round(time.perf_counter() - t, 3), step=name)
         (tmp / _STAMP).write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
@@ -134,8 +177,6 @@ def _run_step(
 def _ingest(cfg: ChainConfig, work: Path) -> dict[str, Any]:
     from graphrec.evaluate import temporal_split
     from graphrec.io import read_interactions, read_notes, read_users, write_table
-
-    files = [Path(cfg.interactions)] + [Path(p) for p in (cfg.notes, cfg.users) if p]
 
     def body(tmp: Path) -> dict[str, Any]:
         interactions = read_interactions(cfg.interactions)
@@ -160,7 +201,7 @@ def _ingest(cfg: ChainConfig, work: Path) -> dict[str, Any]:
             report["users"] = len(users)
         return report
 
-    return _run_step("ingest", work, files, {"test_fraction": cfg.test_fraction}, body)
+    return _run_step(cfg, work, "ingest", body)
 
 
 def _tables(work: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
@@ -181,14 +222,12 @@ def _graph(cfg: ChainConfig, work: Path) -> dict[str, Any]:
         graph.save(tmp)
         return graph.summary()
 
-    return _run_step("graph", work, [work / "ingest" / _STAMP], {}, body)
+    return _run_step(cfg, work, "graph", body)
 
 
 def _weights(cfg: ChainConfig, work: Path) -> dict[str, Any]:
     from graphrec.graph import ENGAGES, HeteroGraph
     from graphrec.weights import PopularityDebiaser, with_swing
-
-    params = {"swing_top_k": cfg.swing_top_k, "debias": cfg.debias, "refute_simulations": cfg.refute_simulations}
 
     def body(tmp: Path) -> dict[str, Any]:
         graph = with_swing(HeteroGraph.load(work / "graph"), top_k=cfg.swing_top_k)
@@ -202,7 +241,7 @@ def _weights(cfg: ChainConfig, work: Path) -> dict[str, Any]:
             report["debias"] = {k: debiaser.report_[k] for k in ("estimate_ate", "refutations")}
         return report
 
-    return _run_step("weights", work, [work / "graph" / _STAMP], params, body)
+    return _run_step(cfg, work, "weights", body)
 
 
 def _train(cfg: ChainConfig, work: Path, *, show_progress: bool | None) -> dict[str, Any]:
@@ -210,7 +249,7 @@ def _train(cfg: ChainConfig, work: Path, *, show_progress: bool | None) -> dict[
     from graphrec.model.gnn import GNNConfig, GNNRecommender
     from graphrec.model.side_info import encode_texts, note_texts, side_info_from_graph
 
-    params = {"gnn": asdict(GNNConfig(**cfg.gnn)), "edge_weights": cfg.gnn_edge_weights, "use_text": cfg.use_text}
+    _, params = _spec(cfg, work, "train")
     checkpoints = work / "_checkpoints" / f"train-{_hash([params, sha256_file(work / 'weights' / _STAMP)])}"
 
     def body(tmp: Path) -> dict[str, Any]:
@@ -236,7 +275,7 @@ def _train(cfg: ChainConfig, work: Path, *, show_progress: bool | None) -> dict[
         (tmp / "training.json").write_text(json.dumps(log, indent=2))
         return {k: log[k] for k in ("epochs_run", "best_epoch", "best_valid_recall", "train_seconds")}
 
-    return _run_step("train", work, [work / "weights" / _STAMP], params, body)
+    return _run_step(cfg, work, "train", body)
 
 
 def _bundle(cfg: ChainConfig, work: Path) -> dict[str, Any]:
@@ -264,15 +303,13 @@ def _bundle(cfg: ChainConfig, work: Path) -> dict[str, Any]:
         )
         return {"users": len(ids["user"]), "notes": len(ids["note"])}
 
-    return _run_step("bundle", work, [work / "train" / _STAMP, work / "weights" / _STAMP], {}, body)
+    return _run_step(cfg, work, "bundle", body)
 
 
 def _evaluate(cfg: ChainConfig, work: Path, *, show_progress: bool | None) -> dict[str, Any]:
     from graphrec.evaluate import ItemCFRecommender, MostPopular, SwingRecommender, evaluate_scorer, relevance_matrix
     from graphrec.graph import HeteroGraph
     from graphrec.recall import RecallEngine
-
-    params = {"k": cfg.k, "itemcf_alpha": cfg.itemcf_alpha, "swing_top_k": cfg.swing_top_k}
 
     def body(tmp: Path) -> dict[str, Any]:
         graph = HeteroGraph.load(work / "graph")
@@ -302,8 +339,7 @@ def _evaluate(cfg: ChainConfig, work: Path, *, show_progress: bool | None) -> di
         (tmp / "metrics.json").write_text(json.dumps(report, indent=2, sort_keys=True))
         return report
 
-    inputs = [work / s / _STAMP for s in ("ingest", "train", "bundle")]
-    return _run_step("evaluate", work, inputs, params, body)
+    return _run_step(cfg, work, "evaluate", body)
 
 
 def _engine_scorer(engine: Any, user_map: Any, n_notes: int, k: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -334,12 +370,20 @@ def run(config: ChainConfig, *, show_progress: bool | None = None) -> dict[str, 
         "bundle": lambda: _bundle(cfg, work),
         "evaluate": lambda: _evaluate(cfg, work, show_progress=show_progress),
     }
+    check_not_overwriting_inputs([work / s for s in STEPS], [cfg.interactions, cfg.notes, cfg.users])
+    last = max(STEPS.index(s) for s in cfg.steps) if cfg.steps else -1
     reports: dict[str, Any] = {}
-    for step in STEPS:
-        if step not in cfg.steps:
-            continue
-        missing = [s for s in STEPS[: STEPS.index(step)] if not (work / s / _STAMP).is_file()]
-        if missing:
-            raise ArtifactError(f"{work}: step {step!r} needs the output of {missing}; run those steps first")
-        reports[step] = bodies[step]()
+    with exclusive(work, what="work directory"):
+        for step in STEPS[: last + 1]:
+            if step in cfg.steps:
+                reports[step] = bodies[step]()
+                continue
+            if not (work / step / _STAMP).is_file():
+                wanted = [s for s in cfg.steps if STEPS.index(s) > STEPS.index(step)]
+                raise ArtifactError(f"{work}: step {wanted[0]!r} needs the output of {step!r}; run that step first")
+            if _current(step, work, _record(cfg, work, step)) is None:
+                raise ArtifactError(
+                    f"{work / step}: out of date (its inputs or options changed since it ran); "
+                    f"add {step!r} to `steps` (or run the whole chain) before the steps that use it"
+                )
     return reports

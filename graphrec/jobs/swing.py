@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from graphrec._atomic import check_not_overwriting_inputs
 from graphrec._validation import check_choice
 from graphrec.graph import pair_matrix
 from graphrec.io import read_user_note_pairs
@@ -52,6 +53,7 @@ def run(config: SwingConfig) -> dict[str, Any]:
     """Run the job; returns a report (rows in, pairs out, seconds)."""
     check_choice("engine", config.engine, ("local", "spark"))
     _format_of(Path(config.out))  # fail on a bad output type before any work
+    check_not_overwriting_inputs([config.out], [config.interactions])
     t0 = time.perf_counter()
     params = SwingParams.as_kwargs(config)
     if config.engine == "spark":

@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from graphrec._atomic import atomic_file
+from graphrec._manifest import float_matrix, load_npz
 from graphrec.exceptions import ArtifactError, InvalidParameterError
 from graphrec.model.side_info import SideInfo
 
@@ -99,14 +100,16 @@ class NoteEncoder:
     def load(cls, path: str | os.PathLike[str]) -> NoteEncoder:
         """Read an encoder written by :meth:`save`; shape mismatches are :class:`ArtifactError`."""
         p = Path(path)
-        try:
-            with np.load(p, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as exc:
-            raise ArtifactError(f"{p}: unreadable note encoder ({exc})") from exc
+        arrays = load_npz(p)
         missing = [k for k in _ARRAYS if k not in arrays]
         if missing:
             raise ArtifactError(f"{p}: note encoder lacks {missing}")
+        for k in (*_ARRAYS, "w_text"):
+            if k in arrays:
+                arrays[k] = float_matrix(arrays[k], f"{p} ({k})", shape=(None,) * arrays[k].ndim)
+        norm = arrays.get("normalize", np.array(False))
+        if arrays["user0"].ndim != 2 or arrays["tag0"].ndim != 2 or norm.dtype != np.bool_ or norm.size != 1:
+            raise ArtifactError(f"{p}: note encoder arrays have inconsistent shapes or dtypes")
         enc = cls(
             **{k: arrays[k] for k in _ARRAYS},
             w_text=arrays.get("w_text"),

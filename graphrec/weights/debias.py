@@ -56,6 +56,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from graphrec._atomic import atomic_file
+from graphrec._logging import quiet
 from graphrec._validation import check_float, check_int
 from graphrec.evaluate.metrics import long_tail_mask
 from graphrec.exceptions import InvalidParameterError, MissingDependencyError, NotFittedError, SchemaError
@@ -271,7 +272,7 @@ class PopularityDebiaser:
             raise InvalidParameterError("every unit has the same treatment; adjust head_share")
         causes = list(w_units.columns)
         dot = "digraph {" + " ".join(f"{c} -> popular; {c} -> engaged;" for c in causes) + " popular -> engaged; }"
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), quiet("dowhy"):
             warnings.simplefilter("ignore")
             model = CausalModel(data=data.copy(), treatment="popular", outcome="engaged", graph=dot)
             estimand = model.identify_effect(proceed_when_unidentifiable=True)

@@ -68,10 +68,13 @@ def test_save_load_round_trip_and_corruption(tmp_path):
         q = rng.normal(size=(7, 8))
         np.testing.assert_array_equal(back.search(q, 5)[0], index.search(q, 5)[0])
     (tmp_path / "bad.faiss").write_bytes(b"not an index")
-    with pytest.raises(ArtifactError, match=r"bad.faiss: not a readable faiss index"):
+    with pytest.raises(ArtifactError, match=r"bad.faiss: not a faiss flat index \(header b'not '\)"):
         AnnIndex.load(tmp_path / "bad.faiss", vectors, IndexParams(), "flat")
+    (tmp_path / "bad.faiss").write_bytes(b"IwFl" + b"\0" * 20_000)
+    with pytest.raises(ArtifactError, match=r"bad.faiss: not a readable faiss index"):
+        AnnIndex.load(tmp_path / "bad.faiss", vectors, IndexParams(), "ivf")
     with pytest.raises(ArtifactError, match="index holds 500 x 8 vectors; the embeddings are 10 x 8"):
-        AnnIndex.load(tmp_path / "flat.faiss", vectors[:10], IndexParams(), "flat")
+        AnnIndex.load(tmp_path / "ivf.faiss", vectors[:10], IndexParams(), "ivf")
 
 
 def test_errors():
