@@ -322,7 +322,9 @@ def exclusive(directory: str | os.PathLike[str], *, what: str) -> Iterator[None]
         lock.release()
 
 
-def check_not_overwriting_inputs(outputs: Iterable[str | os.PathLike[str]], inputs: Iterable[str | os.PathLike[str] | None]) -> None:
+def check_not_overwriting_inputs(
+    outputs: Iterable[str | os.PathLike[str]], inputs: Iterable[str | os.PathLike[str] | None]
+) -> None:
     """Raise if an output path is one of the inputs or a directory that contains one.
 
     Raises

@@ -20,9 +20,12 @@ why step 3 never trusts the bytes.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -46,7 +49,22 @@ __all__ = [
 
 MANIFEST = "manifest.json"
 #: What numpy, zipfile and a malformed manifest raise on bad bytes; loaders turn these into ArtifactError.
-READ_ERRORS = (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, zipfile.BadZipFile, EOFError)
+READ_ERRORS = (
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    IndexError,
+    EOFError,
+    OverflowError,
+    MemoryError,
+    NotImplementedError,  # zipfile: an unknown compression method
+    RuntimeError,  # zipfile: an encrypted member
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -111,12 +129,32 @@ def artifact_file(root: Path, manifest: dict[str, Any], name: Any) -> Path:
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
-    """Every array of an ``.npz`` (never unpickling), or an ArtifactError naming the file."""
+    """Every array of an ``.npz`` (never unpickling), or an ArtifactError naming the file.
+
+    Each member's header is read first and its claimed size checked against the bytes the member
+    holds, so a crafted header cannot make numpy allocate terabytes.
+    """
+    fmt = np.lib.format
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise ValueError("not an .npz archive")
-            return {k: z[k] for k in z.files}
+        arrays = {}
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy") or info.compress_type not in (
+                    zipfile.ZIP_STORED,
+                    zipfile.ZIP_DEFLATED,
+                ):
+                    raise ValueError(f"member {info.filename!r} is not a plain .npy array")
+                with zf.open(info) as fh:
+                    version = fmt.read_magic(fh)
+                    read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+                    shape, _fortran, dtype = read_header(fh)
+                    if dtype.hasobject:
+                        raise ValueError(f"member {info.filename!r} holds Python objects")
+                    if math.prod(shape) * dtype.itemsize > info.file_size:
+                        raise ValueError(f"member {info.filename!r} claims more data than it holds")
+                with zf.open(info) as fh:
+                    arrays[info.filename[: -len(".npy")]] = fmt.read_array(fh, allow_pickle=False)
+        return arrays
     except READ_ERRORS as exc:
         raise ArtifactError(f"{path}: unreadable ({type(exc).__name__}: {str(exc)[:200]})") from None
 
@@ -164,11 +202,13 @@ def csr_from_arrays(
     return m
 
 
-def float_matrix(a: Any, where: str, *, shape: tuple[int | None, int | None]) -> np.ndarray:
+def float_matrix(a: Any, where: str, *, shape: tuple[int | None, ...]) -> np.ndarray:
     """A C-contiguous float32 matrix of ``shape`` (``None`` = any size) with finite values."""
     arr = np.asarray(a)
     if arr.ndim != len(shape) or arr.dtype.kind not in "fiu":
-        raise ArtifactError(f"{where}: expected a numeric array of {len(shape)} dimension(s); got {arr.dtype} {arr.shape}")
+        raise ArtifactError(
+            f"{where}: expected a numeric array of {len(shape)} dimension(s); got {arr.dtype} {arr.shape}"
+        )
     if any(want is not None and got != want for got, want in zip(arr.shape, shape, strict=True)):
         raise ArtifactError(f"{where}: shape {arr.shape}; expected {tuple('any' if s is None else s for s in shape)}")
     out = np.ascontiguousarray(arr, dtype=np.float32)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from graphrec._table import format_table
-from graphrec.exceptions import GraphRecError
+from graphrec.exceptions import GraphRecError, InvalidParameterError
 
 __all__ = ["main"]
 
@@ -169,6 +169,8 @@ def _cmd_coldstart(args: argparse.Namespace) -> int:
     from graphrec.io._tables import _format_of
 
     check_int("--budget", args.budget, minimum=1)  # before seconds of loading
+    if Path(args.out).is_dir():
+        raise InvalidParameterError(f"{args.out}: is a directory; expected a file path (.csv or .parquet)")
     _format_of(Path(args.out))
     check_not_overwriting_inputs([args.out], [args.notes, args.bundle])
     cold = ColdStart.from_bundle(args.bundle)

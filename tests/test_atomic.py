@@ -54,9 +54,11 @@ def test_atomic_directory_swaps_whole(tmp_path):
 
 def test_refuses_a_directory_graphrec_did_not_write(tmp_path):
     (tmp_path / "mine.txt").write_text("precious")
-    with pytest.raises(InvalidParameterError, match=r"non-empty directory graphrec did not write \(mine.txt\)"):
-        with atomic_directory(tmp_path, kind=KIND) as tmp:
-            (tmp / "a").write_text("1")
+    with (
+        pytest.raises(InvalidParameterError, match=r"non-empty directory graphrec did not write \(mine.txt\)"),
+        atomic_directory(tmp_path, kind=KIND) as tmp,
+    ):
+        (tmp / "a").write_text("1")
     assert (tmp_path / "mine.txt").read_text() == "precious"
 
 
@@ -64,13 +66,17 @@ def test_refuses_another_kind_and_foreign_files(tmp_path):
     target = tmp_path / "out"
     with atomic_directory(target, kind=KIND) as tmp:
         (tmp / "a").write_text("1")
-    with pytest.raises(InvalidParameterError, match="holds a graphrec.test artifact, not a graphrec.bundle"):
-        with atomic_directory(target, kind="graphrec.bundle"):
-            pass
+    with (
+        pytest.raises(InvalidParameterError, match=r"holds a graphrec\.test artifact, not a graphrec\.bundle"),
+        atomic_directory(target, kind="graphrec.bundle"),
+    ):
+        pass
     (target / "users-input.csv").write_text("u")
-    with pytest.raises(InvalidParameterError, match=r"holds files graphrec did not write \(users-input.csv\)"):
-        with atomic_directory(target, kind=KIND):
-            pass
+    with (
+        pytest.raises(InvalidParameterError, match=r"holds files graphrec did not write \(users-input.csv\)"),
+        atomic_directory(target, kind=KIND),
+    ):
+        pass
     assert (target / "users-input.csv").read_text() == "u"
 
 
@@ -121,12 +127,13 @@ def test_stale_temp_dirs_of_dead_writers_are_removed(tmp_path):
 
 def test_parent_is_a_file_and_target_is_a_directory(tmp_path):
     (tmp_path / "file").write_text("x")
-    with pytest.raises(InvalidParameterError, match="is a file, not a directory"):
-        with atomic_directory(tmp_path / "file" / "out", kind=KIND):
-            pass
-    with pytest.raises(InvalidParameterError, match="is a directory; expected a file path"):
-        with atomic_file(tmp_path):
-            pass
+    with (
+        pytest.raises(InvalidParameterError, match="is a file, not a directory"),
+        atomic_directory(tmp_path / "file" / "out", kind=KIND),
+    ):
+        pass
+    with pytest.raises(InvalidParameterError, match="is a directory; expected a file path"), atomic_file(tmp_path):
+        pass
     assert (tmp_path / "file").read_text() == "x"
 
 
@@ -148,9 +155,11 @@ def test_exclusive_names_the_holder(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(InvalidParameterError, match=rf"in use by pid {holder.pid} on .*use another work directory"):
-            with exclusive(tmp_path, what="work directory"):
-                pass
+        with (
+            pytest.raises(InvalidParameterError, match=rf"in use by pid {holder.pid} on .*use another work directory"),
+            exclusive(tmp_path, what="work directory"),
+        ):
+            pass
     finally:
         holder.kill()
         holder.wait()

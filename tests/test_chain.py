@@ -8,8 +8,8 @@ import pytest
 
 import graphrec.jobs.chain as chain
 from graphrec.exceptions import ArtifactError, InvalidParameterError
-from graphrec.recall import RecallEngine
 from graphrec.jobs._config import load_config
+from graphrec.recall import RecallEngine
 
 
 @pytest.fixture(scope="module")

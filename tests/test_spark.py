@@ -12,10 +12,10 @@ pyspark = pytest.importorskip("pyspark")
 from graphrec.exceptions import SchemaError  # noqa: E402
 from graphrec.graph import build_graph, pair_matrix  # noqa: E402
 from graphrec.io import read_user_note_pairs, validate_interactions, validate_notes  # noqa: E402
+from graphrec.jobs.swing import SwingConfig, neighbour_table, run  # noqa: E402
 from graphrec.spark import build_graph_spark, get_spark, swing_spark  # noqa: E402
 from graphrec.testing import make_ugc_dataset  # noqa: E402
 from graphrec.weights import swing  # noqa: E402
-from graphrec.jobs.swing import SwingConfig, neighbour_table, run  # noqa: E402
 
 
 @pytest.fixture(scope="module")

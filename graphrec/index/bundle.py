@@ -37,7 +37,15 @@ import scipy.sparse as sp
 
 from graphrec._atomic import atomic_directory
 from graphrec._manifest import MANIFEST as _MANIFEST
-from graphrec._manifest import READ_ERRORS, artifact_file, checksums, csr_from_arrays, float_matrix, load_npz, read_manifest
+from graphrec._manifest import (
+    READ_ERRORS,
+    artifact_file,
+    checksums,
+    csr_from_arrays,
+    float_matrix,
+    load_npz,
+    read_manifest,
+)
 from graphrec.exceptions import ArtifactError, InvalidParameterError
 from graphrec.index.ann import AnnIndex, IndexParams
 from graphrec.io.ids import IdMap, ids_from_arrays, ids_to_arrays
@@ -261,8 +269,9 @@ def _bundle_from_manifest(root: Path, manifest: dict[str, Any]) -> Bundle:
         raise ArtifactError(f"{root / 'encoder.npz'}: encoder has {encoder.user0.shape[0]} users; the bundle {n_users}")
     indexes = {}
     for t, info in manifest["indexes"].items():
+        index_file = file(f"{t}.faiss")  # confined and listed before anything else about it
         if t not in embs:
             raise ArtifactError(f"{root / _MANIFEST}: index {t!r} has no embeddings")
         params = IndexParams(**info["params"])
-        indexes[t] = AnnIndex.load(file(f"{t}.faiss"), embs[t], params, info["kind"])
+        indexes[t] = AnnIndex.load(index_file, embs[t], params, info["kind"])
     return Bundle(ids, embs, indexes, history, popularity, similar, note_tags, manifest, authored, encoder)

@@ -206,7 +206,11 @@ def ids_to_arrays(name: str, ids: IdMap) -> dict[str, np.ndarray]:
         return {name: ids.ids.astype(np.int64)}
     arr = pa.array(list(ids.ids), type=pa.large_string())
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64, count=len(arr) + 1)
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8, count=int(offsets[-1])) if offsets[-1] else np.empty(0, np.uint8)
+    data = (
+        np.frombuffer(arr.buffers()[2], dtype=np.uint8, count=int(offsets[-1]))
+        if offsets[-1]
+        else np.empty(0, np.uint8)
+    )
     return {f"{name}.utf8": data.copy(), f"{name}.offsets": offsets.copy()}
 
 

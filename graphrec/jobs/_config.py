@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from graphrec._validation import from_mapping
 from graphrec.exceptions import InvalidParameterError

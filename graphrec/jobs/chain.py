@@ -117,6 +117,7 @@ def _spec(cfg: ChainConfig, work: Path, step: str) -> tuple[list[Path], dict[str
     from graphrec.model.gnn import GNNConfig
 
     stamps = {s: work / s / _STAMP for s in STEPS}
+    params: dict[str, Any]
     if step == "ingest":
         return [Path(p) for p in (cfg.interactions, cfg.notes, cfg.users) if p], {"test_fraction": cfg.test_fraction}
     if step == "graph":
