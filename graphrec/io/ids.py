@@ -120,6 +120,7 @@ class IdMap:
             raise InvalidParameterError("ids must be unique")
         self._ids = arr
         self._ids.setflags(write=False)
+        self._lookup: pd.Index | None = None
 
     @classmethod
     def from_values(cls, *arrays: Iterable[Any]) -> IdMap:
@@ -178,6 +179,12 @@ class IdMap:
         if self._ids.size == 0:
             pos = np.zeros(query.shape, dtype=np.int64)
             found = np.zeros(query.shape, dtype=bool)
+        elif not self.is_int:
+            # Text: a hash lookup (a binary search over Python strings costs log n comparisons each).
+            if self._lookup is None:
+                self._lookup = pd.Index(self._ids, dtype=object)
+            pos = np.asarray(self._lookup.get_indexer(pd.Index(query, dtype=object)), dtype=np.int64)
+            found = ok & (pos >= 0)
         else:
             pos = np.searchsorted(self._ids, query)
             pos = np.minimum(pos, self._ids.size - 1)
