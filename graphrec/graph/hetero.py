@@ -35,7 +35,7 @@ from graphrec._atomic import atomic_directory
 from graphrec._manifest import MANIFEST as _MANIFEST
 from graphrec._manifest import READ_ERRORS, artifact_file, checksums, csr_from_arrays, load_npz, read_manifest
 from graphrec.exceptions import ArtifactError, InvalidParameterError
-from graphrec.io.ids import IdMap, ids_from_arrays, ids_to_arrays
+from graphrec.io.ids import IdMap, ids_to_arrays, read_id_maps
 
 __all__ = ["GRAPH_FORMAT_VERSION", "GRAPH_KIND", "EdgeType", "HeteroGraph"]
 
@@ -242,16 +242,8 @@ class HeteroGraph:
 
     @classmethod
     def _from_manifest(cls, root: Path, manifest: dict[str, Any]) -> HeteroGraph:
-        ids = load_npz(artifact_file(root, manifest, _IDS))
-        id_maps: dict[str, IdMap] = {}
-        for info in manifest["nodes"]:
-            t, count = str(info["type"]), info["count"]
-            try:
-                id_maps[t] = ids_from_arrays(ids, t)
-            except InvalidParameterError as exc:
-                raise ArtifactError(f"{root / _IDS}: {exc}") from None
-            if len(id_maps[t]) != count:
-                raise ArtifactError(f"{root / _IDS}: {t} has {len(id_maps[t])} ids; manifest says {count}")
+        counts = {str(info["type"]): info["count"] for info in manifest["nodes"]}
+        id_maps = read_id_maps(artifact_file(root, manifest, _IDS), counts)
         relations = {}
         for entry in manifest["relations"]:
             et = tuple(entry["edge_type"])

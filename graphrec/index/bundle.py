@@ -48,7 +48,7 @@ from graphrec._manifest import (
 )
 from graphrec.exceptions import ArtifactError, InvalidParameterError
 from graphrec.index.ann import AnnIndex, IndexParams
-from graphrec.io.ids import IdMap, ids_from_arrays, ids_to_arrays
+from graphrec.io.ids import IdMap, ids_to_arrays, read_id_maps
 from graphrec.model.encoder import NoteEncoder
 
 __all__ = ["BUNDLE_FORMAT_VERSION", "BUNDLE_KIND", "Bundle", "load_bundle", "write_bundle"]
@@ -229,15 +229,7 @@ def _bundle_from_manifest(root: Path, manifest: dict[str, Any]) -> Bundle:
         raise ArtifactError(f"{root / _MANIFEST}: counts, dims, optional and indexes must be mappings")
     if "user" not in dims or "note" not in dims or not set(dims) <= set(counts):
         raise ArtifactError(f"{root / _MANIFEST}: needs user and note embeddings, each with an id count")
-    raw_ids = load_npz(file("ids.npz"))
-    ids = {}
-    for t, n in counts.items():
-        try:
-            ids[t] = ids_from_arrays(raw_ids, t)
-        except InvalidParameterError as exc:
-            raise ArtifactError(f"{root / 'ids.npz'}: {exc}") from None
-        if len(ids[t]) != n:
-            raise ArtifactError(f"{root / 'ids.npz'}: {t} has {len(ids[t])} ids; manifest says {n}")
+    ids = read_id_maps(file("ids.npz"), counts)
     raw_emb = load_npz(file("embeddings.npz"))
     embs = {}
     for t, d in dims.items():

@@ -8,7 +8,7 @@ from graphrec.io.datasets import (
     load_lightgcn_split,
     load_movielens,
 )
-from graphrec.io.ids import IdMap, normalise_ids
+from graphrec.io.ids import MAX_ID_LENGTH, IdMap, normalise_ids
 from graphrec.io.interactions import (
     DEFAULT_EVENT_WEIGHTS,
     INTERACTION_COLUMNS,
@@ -22,6 +22,7 @@ from graphrec.io.notes import NOTE_COLUMNS, read_notes, read_users, validate_not
 __all__ = [
     "DEFAULT_EVENT_WEIGHTS",
     "INTERACTION_COLUMNS",
+    "MAX_ID_LENGTH",
     "NOTE_COLUMNS",
     "IdMap",
     "collapse_duplicates",

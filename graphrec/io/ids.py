@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from graphrec.exceptions import InvalidParameterError, SchemaError
 from graphrec.io._tables import TableSource
 
-__all__ = ["MAX_ID_LENGTH", "IdMap", "as_text", "ids_from_arrays", "ids_to_arrays", "normalise_ids"]
+__all__ = ["MAX_ID_LENGTH", "IdMap", "as_text", "ids_from_arrays", "ids_to_arrays", "normalise_ids", "read_id_maps"]
 
 _INT_RE = r"^(0|-?[1-9][0-9]{0,17})$"
 #: Longest id accepted, in characters (after trimming whitespace).
@@ -255,3 +255,27 @@ def ids_from_arrays(arrays: Any, name: str) -> IdMap:
     if not np.array_equal(ids.ids, values.astype(np.int64) if values.dtype.kind == "i" else values):
         raise InvalidParameterError(f"{name} ids: not stored in sorted order")
     return ids
+
+
+def read_id_maps(path: Any, counts: Any) -> dict[str, IdMap]:
+    """The id maps ``{node type: IdMap}`` stored in the ``.npz`` at ``path`` (an artifact's
+    ``ids.npz``), each checked against ``counts`` (``{node type: number of ids}``, from a manifest).
+
+    Raises
+    ------
+    ArtifactError
+        Naming the file, when it is unreadable, an id array is malformed or a count disagrees.
+    """
+    from graphrec._manifest import load_npz
+    from graphrec.exceptions import ArtifactError
+
+    arrays = load_npz(path)
+    maps = {}
+    for t, n in counts.items():
+        try:
+            maps[t] = ids_from_arrays(arrays, t)
+        except InvalidParameterError as exc:
+            raise ArtifactError(f"{path}: {exc}") from None
+        if len(maps[t]) != n:
+            raise ArtifactError(f"{path}: {t} has {len(maps[t])} ids; manifest says {n}")
+    return maps
