@@ -156,8 +156,14 @@ def _cmd_recall(args: argparse.Namespace) -> int:
     if not queries:
         print("graphrec recall: error: --users is empty", file=sys.stderr)
         return 2
-    res = engine.recall(queries, args.k, exclude_seen=not args.include_seen)
+    history = None
+    if args.history:
+        notes = [n.strip() for n in args.history.split(",") if n.strip()]
+        history = [notes] * len(queries)
+    res = engine.recall(queries, args.k, history=history, exclude_seen=not args.include_seen)
     print(_recall_table(res, queries, "user"))
+    if res.unknown_history is not None and res.unknown_history.any():
+        print(f"({int(res.unknown_history[0])} --history note id(s) are not in the bundle; ignored)")
     return 0
 
 
@@ -276,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--users", required=True, help="comma-separated user ids")
     p.add_argument("-k", "--k", type=int, default=10)
     p.add_argument("--include-seen", action="store_true", help="keep notes the user has engaged with")
+    p.add_argument(
+        "--history", default=None, help="comma-separated note ids each user engaged with since the build, oldest first"
+    )
     p.set_defaults(func=_cmd_recall)
 
     p = sub.add_parser("coldstart", help="seed audiences for new notes (bundle with a GNN note encoder)")

@@ -20,6 +20,20 @@ slots for a channel's own best candidates. Seen notes are removed before merging
 (``exclude_seen``). Ties go to the smaller note index, so results are deterministic and a user's
 row never depends on the rest of the batch.
 
+Request-time history
+--------------------
+``recall(..., history=[[note ids], ...])`` gives each query recent notes (oldest first, as a log
+reads) that the bundle has not seen: a known user's clicks since the build, or the first clicks of
+a user the bundle does not know. They count as the most recent part of the user's history in every
+channel: Swing and tag profiles use them (most recent first), they are excluded as seen, and the
+embedding channel folds them in. The fold-in is the recency-weighted mean of the history notes'
+embeddings, ``h = sum_j w_j e_j / sum_j w_j`` with ``w_j = recency_decay ** rank``: a LightGCN
+user's first-layer representation is the (normalised) sum of its notes' embeddings, and the final
+user embedding scores those notes high, so ``h`` ranks notes as that user would. An unknown user's
+query is ``h``; a known user's is ``u / |u| + history_weight * h / |h|``. Unknown note ids in the
+history are ignored and counted (``unknown_history``); a user with usable history is not a
+fallback row.
+
 Results have one shape everywhere: ``ids``, ``scores``, ``channels`` of shape ``(n_queries, k)``,
 short rows padded with :attr:`RecallEngine.sentinel` (``-1`` for integer note ids, ``""`` for
 text ids), ``-inf`` and ``""``. Unknown users are not errors: they get the popularity channel and
@@ -59,6 +73,8 @@ class ChannelConfig:
     recent_history: int = 20
     recency_decay: float = 0.9
     seen_cap: int = 500
+    #: Weight of request-time history in a known user's query vector (see "Request-time history").
+    history_weight: float = 1.0
 
     def validate(self) -> None:
         """Raise :class:`InvalidParameterError` on unknown channels or bad numbers."""
@@ -78,16 +94,19 @@ class ChannelConfig:
         check_int("recent_history", self.recent_history, minimum=1)
         check_int("seen_cap", self.seen_cap, minimum=0)
         check_float("recency_decay", self.recency_decay, minimum=0.0, maximum=1.0, exclusive_minimum=True)
+        check_float("history_weight", self.history_weight, minimum=0.0)
 
 
 @dataclass(frozen=True)
 class RecallResult:
-    """Recall output: arrays of shape ``(n_queries, k)`` (``fallback``: ``(n_queries,)``)."""
+    """Recall output: arrays of shape ``(n_queries, k)`` (``fallback``, ``unknown_history``:
+    ``(n_queries,)``; the latter counts request-time history ids the bundle does not know)."""
 
     ids: np.ndarray
     scores: np.ndarray
     channels: np.ndarray
     fallback: np.ndarray
+    unknown_history: np.ndarray | None = None
 
 
 #: Largest ``k`` a query may ask for (a recall stage feeds a ranker a few thousand candidates at most).
@@ -174,38 +193,57 @@ class RecallEngine:
         return self._users.ids
 
     # -- channels (per user; return note indices and scores, best first) -----------------
-    def _recent(self, u: int) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = self._history.indptr[u], self._history.indptr[u + 1]
-        notes, recency = self._history.indices[lo:hi], self._history.data[lo:hi]
-        order = np.lexsort((notes, -recency))[: self.config.recent_history]
-        return notes[order], self.config.recency_decay ** np.arange(order.size)
+    def _recent(self, u: int, given: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The user's recent notes, most recent first (``given`` before the bundle's), and weights."""
+        parts = [given[::-1]]
+        if u >= 0:
+            lo, hi = self._history.indptr[u], self._history.indptr[u + 1]
+            notes, recency = self._history.indices[lo:hi], self._history.data[lo:hi]
+            parts.append(notes[np.lexsort((notes, -recency))])
+        merged = np.concatenate(parts).astype(np.int64)
+        _, first = np.unique(merged, return_index=True)
+        recent = merged[np.sort(first)][: self.config.recent_history]
+        return recent, self.config.recency_decay ** np.arange(recent.size)
 
-    def _profile(self, u: int, matrix: sp.csr_matrix | None) -> np.ndarray | None:
-        """Recency-weighted sum of ``matrix``'s rows for the user's recent notes (None if empty)."""
-        if matrix is None:
-            return None
-        notes, w = self._recent(u)
-        if notes.size == 0:
+    @staticmethod
+    def _profile(recent: tuple[np.ndarray, np.ndarray], matrix: sp.csr_matrix | None) -> np.ndarray | None:
+        """Recency-weighted sum of ``matrix``'s rows for the recent notes (None if there are none)."""
+        notes, w = recent
+        if matrix is None or notes.size == 0:
             return None
         return (sp.csr_matrix(w[None, :]) @ matrix[notes]).toarray().ravel()
 
-    def _swing(self, u: int, n: int, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        scores = self._profile(u, self.bundle.similar)
+    def _swing(self, recent: tuple[np.ndarray, np.ndarray], n: int, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        scores = self._profile(recent, self.bundle.similar)
         if scores is None:
             return np.empty(0, dtype=np.int64), np.empty(0)
         scores[scores <= 0] = -np.inf
         scores[seen] = -np.inf
         return _top(scores, n)
 
-    def _tag(self, u: int, n: int, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _tag(self, recent: tuple[np.ndarray, np.ndarray], n: int, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         nt = self.bundle.note_tags
-        interest = self._profile(u, nt)
+        interest = self._profile(recent, nt)
         if nt is None or interest is None or interest.sum() <= 0:
             return np.empty(0, dtype=np.int64), np.empty(0)
         scores = (nt @ (interest / interest.sum())) * (1.0 + np.log1p(self.bundle.popularity))
         scores = np.where(scores > 0, scores, -np.inf)
         scores[seen] = -np.inf
         return _top(scores, n)
+
+    def _query_vector(self, u: int, given: np.ndarray) -> np.ndarray | None:
+        """The embedding channel's query for a user (see "Request-time history"), or None."""
+        emb = self.bundle.embeddings
+        if given.size == 0:
+            return emb["user"][u] if u >= 0 else None
+        recent = given[::-1][: self.config.recent_history]
+        w = self.config.recency_decay ** np.arange(recent.size)
+        h = (w[:, None] * emb["note"][recent].astype(np.float64)).sum(axis=0) / w.sum()
+        if u < 0:
+            return h.astype(np.float32)
+        user = emb["user"][u].astype(np.float64)
+        unit = lambda v: v / max(float(np.linalg.norm(v)), 1e-12)  # noqa: E731
+        return (unit(user) + self.config.history_weight * unit(h)).astype(np.float32)
 
     def _popular(self, n: int, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mask = np.ones(len(self._notes), dtype=bool)
@@ -264,6 +302,7 @@ class RecallEngine:
         user_ids: Sequence[Any] | np.ndarray,
         k: int,
         *,
+        history: Sequence[Sequence[Any] | None] | None = None,
         exclude_seen: bool = True,
         channels: Sequence[str] | None = None,
     ) -> RecallResult:
@@ -272,10 +311,13 @@ class RecallEngine:
         Parameters
         ----------
         user_ids : sequence of ids
-            External user ids; unknown ones get the popularity fallback.
+            External user ids; unknown ones without history get the popularity fallback.
         k : int > 0
+        history : sequence of sequences of note ids, optional
+            One per user (or None): notes engaged since the bundle was built, oldest first
+            (see "Request-time history").
         exclude_seen : bool
-            Drop notes in the user's history.
+            Drop notes in the user's history (the bundle's and the request's).
         channels : sequence of str, optional
             Channels to use (default: all with a non-zero weight).
         """
@@ -286,38 +328,48 @@ class RecallEngine:
         if unknown_ch:
             raise InvalidParameterError(f"unknown channel(s) {unknown_ch}; channels are {list(CHANNELS)}")
         idx = self._users.index(users, missing="ignore") if users.size else np.empty(0, dtype=np.int64)
+        given, unknown_history = self._given(history, users.size)
         n_cand = self.config.candidates_factor * k
         ids = np.full((users.size, k), self.sentinel, dtype=self._notes.ids.dtype if self._notes.is_int else object)
         scores = np.full((users.size, k), -np.inf, dtype=np.float32)
         chans = np.full((users.size, k), "", dtype=object)
-        fallback = idx < 0
+        fallback = np.array([idx[r] < 0 and given[r].size == 0 for r in range(users.size)], dtype=bool)
+        queries = {}
+        for r in range(users.size):
+            q = self._query_vector(int(idx[r]), given[r])
+            if q is not None:
+                queries[r] = q
+        with_vector = list(queries)
+        row_of: dict[int, int] = {}
         emb_idx = emb_sc = None
-        known = np.flatnonzero(idx >= 0)
-        if "embedding" in active and known.size:
-            fetch = n_cand + (self._max_seen if exclude_seen else 0)
+        if "embedding" in active and with_vector:
+            extra = max((g.size for g in given), default=0)
+            fetch = n_cand + ((self._max_seen + extra) if exclude_seen else 0)
             emb_idx, emb_sc = self.bundle.indexes["note"].search(
-                self.bundle.embeddings["user"][idx[known]], min(fetch, len(self._notes))
+                np.stack([queries[r] for r in with_vector]), min(fetch, len(self._notes))
             )
-        row_of = {int(r): j for j, r in enumerate(known)}
+            row_of = {r: j for j, r in enumerate(with_vector)}
         for r in range(users.size):
             u = int(idx[r])
-            seen = (
-                self._history.indices[self._history.indptr[u] : self._history.indptr[u + 1]]
-                if (u >= 0 and exclude_seen)
-                else np.empty(0, dtype=np.int64)
-            )
+            seen = np.empty(0, dtype=np.int64)
+            if exclude_seen:
+                stored = (
+                    self._history.indices[self._history.indptr[u] : self._history.indptr[u + 1]] if u >= 0 else seen
+                )
+                seen = np.union1d(stored, given[r]).astype(np.int64)
             proposals: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-            if u < 0:
+            if fallback[r]:
                 proposals["popular"] = self._popular(n_cand, seen)
             else:
-                if emb_idx is not None and emb_sc is not None:
+                recent = self._recent(u, given[r])
+                if emb_idx is not None and emb_sc is not None and r in row_of:
                     cand, sc = emb_idx[row_of[r]], emb_sc[row_of[r]]
                     keep = (cand >= 0) & ~np.isin(cand, seen)
                     proposals["embedding"] = (cand[keep][:n_cand], sc[keep][:n_cand].astype(np.float64))
                 if "swing" in active:
-                    proposals["swing"] = self._swing(u, n_cand, seen)
+                    proposals["swing"] = self._swing(recent, n_cand, seen)
                 if "tag" in active:
-                    proposals["tag"] = self._tag(u, n_cand, seen)
+                    proposals["tag"] = self._tag(recent, n_cand, seen)
                 if "popular" in active:
                     proposals["popular"] = self._popular(n_cand, seen)
             picked, merged, which = self._merge(proposals, k)
@@ -325,7 +377,28 @@ class RecallEngine:
             ids[r, :n] = self._notes.ids[picked]
             scores[r, :n] = merged
             chans[r, :n] = which
-        return RecallResult(ids, scores, chans, fallback)
+        return RecallResult(ids, scores, chans, fallback, unknown_history)
+
+    def _given(self, history: Any, n_queries: int) -> tuple[list[np.ndarray], np.ndarray]:
+        """Request-time history as note indices per query (known ones, in order) and unknown counts."""
+        empty = np.empty(0, dtype=np.int64)
+        if history is None:
+            return [empty] * n_queries, np.zeros(n_queries, dtype=np.int64)
+        if isinstance(history, str | bytes) or len(history) != n_queries:
+            raise InvalidParameterError(
+                f"`history` must hold one sequence of note ids per user ({n_queries}); got {type(history).__name__}"
+                + (f" of length {len(history)}" if hasattr(history, "__len__") else "")
+            )
+        given, unknown = [], np.zeros(n_queries, dtype=np.int64)
+        for r, h in enumerate(history):
+            if h is None or len(h) == 0:
+                given.append(empty)
+                continue
+            notes = _as_id_list(h, f"history[{r}]")
+            pos = self._notes.index(notes, missing="ignore")
+            unknown[r] = int((pos < 0).sum())
+            given.append(pos[pos >= 0])
+        return given, unknown
 
     def _ann(self, index_type: str, query_type: str, ids: Any, k: int, *, exclude_self: bool) -> RecallResult:
         k = _check_k(k)

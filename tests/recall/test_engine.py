@@ -170,3 +170,61 @@ def test_write_bundle_validates(small_tables, tmp_path):
     with pytest.raises(InvalidParameterError, match="same dimension"):
         write_bundle(tmp_path / "x", ids=ids, embeddings={**good, "note": np.ones((len(ids["note"]), 5))}, history=hist)
     assert not (tmp_path / "x").exists()
+
+
+def _fold_in_reference(engine, u_row, given_rows):
+    """Slow, obvious fold-in: the loop the module docstring describes."""
+    emb = engine.bundle.embeddings
+    decay = engine.config.recency_decay
+    num, den = np.zeros(emb["note"].shape[1]), 0.0
+    for rank, n in enumerate(reversed(given_rows)):
+        num += decay**rank * emb["note"][n].astype(np.float64)
+        den += decay**rank
+    h = num / den
+    if u_row is None:
+        return h
+    u = emb["user"][u_row].astype(np.float64)
+    return u / np.linalg.norm(u) + engine.config.history_weight * h / np.linalg.norm(h)
+
+
+def _reference_top(engine, q, exclude, k):
+    scores = engine.bundle.embeddings["note"].astype(np.float64) @ q
+    scores[list(exclude)] = -np.inf
+    order = np.lexsort((np.arange(scores.size), -scores))[:k]
+    return engine.bundle.ids["note"].ids[order].tolist()
+
+
+def test_request_time_history_for_unknown_and_known_users(engine):
+    notes = engine.bundle.ids["note"]
+    given = [notes.ids[i] for i in (3, 17, 42)]
+    res = engine.recall(["a-new-user"], k=10, history=[[*given, "no-such-note"]], channels=("embedding",))
+    assert not res.fallback[0] and res.unknown_history.tolist() == [1]
+    q = _fold_in_reference(engine, None, [3, 17, 42])
+    assert res.ids[0].tolist() == _reference_top(engine, q, {3, 17, 42}, 10)
+    # A known user: trained vector plus the fold-in of the clicks since the build.
+    user = engine.known_users()[4]
+    row = engine.bundle.ids["user"].index([user])[0]
+    seen = set(engine.bundle.history[row].indices.tolist()) | {3, 17, 42}
+    res = engine.recall([user], k=10, history=[given], channels=("embedding",))
+    assert res.ids[0].tolist() == _reference_top(engine, _fold_in_reference(engine, row, [3, 17, 42]), seen, 10)
+    # All channels: given notes are never recalled; no history = the bundle-only result.
+    full = engine.recall([user, "a-new-user"], k=20, history=[given, given])
+    assert not set(given) & set(full.ids[0].tolist()) and not set(given) & set(full.ids[1].tolist())
+    for channel in ("swing", "tag"):  # the history feeds the graph channels of an unknown user too
+        only = engine.recall(["a-new-user"], k=10, history=[given], channels=(channel,))
+        assert set(only.channels[0].tolist()) == {channel} and not set(given) & set(only.ids[0].tolist())
+    plain = engine.recall([user], k=20)
+    for h in (None, [None], [[]]):
+        np.testing.assert_array_equal(engine.recall([user], k=20, history=h).ids, plain.ids)
+    # Batch equals single.
+    single = engine.recall(["a-new-user"], k=20, history=[given])
+    np.testing.assert_array_equal(single.ids[0], full.ids[1])
+
+
+def test_request_time_history_bad_input(engine):
+    with pytest.raises(InvalidParameterError, match="one sequence of note ids per user"):
+        engine.recall(["u1", "u2"], k=5, history=[["n1"]])
+    with pytest.raises(InvalidParameterError, match=r"history\[0\] must be integers or strings"):
+        engine.recall(["u1"], k=5, history=[[1.5]])
+    unknown_only = engine.recall(["nobody"], k=5, history=[["nothing-known"]])
+    assert unknown_only.fallback[0] and unknown_only.unknown_history.tolist() == [1]
