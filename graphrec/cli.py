@@ -10,6 +10,7 @@ Subcommands
 ``swing``        Swing note–note neighbours from (user_id, note_id) pairs, local or on Spark
 ``synth``        write a synthetic UGC dataset (parquet interactions, JSONL notes, CSV users)
 ``coldstart``    first audiences (seed users) for new notes from a bundle with a note encoder
+``serve``        the recall service over HTTP/JSON (:mod:`graphrec.serve`)
 
 Errors graphrec raises on purpose print as one line on stderr with exit status 2.
 """
@@ -188,6 +189,35 @@ def _cmd_coldstart(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from graphrec._validation import check_int
+    from graphrec.index import load_bundle
+
+    check_int("--workers", args.workers, minimum=1)
+    check_int("--port", args.port, minimum=0)
+    load_bundle(args.bundle)  # refuse a bad bundle with one line, before the server starts
+    try:
+        import uvicorn
+    except ImportError:
+        from graphrec.exceptions import MissingDependencyError
+
+        raise MissingDependencyError("the service needs FastAPI and uvicorn: pip install 'graphrec[serve]'") from None
+    os.environ["GRAPHREC_BUNDLE"] = str(Path(args.bundle).resolve())
+    if args.watch:
+        os.environ["GRAPHREC_WATCH"] = str(args.watch)
+    uvicorn.run(
+        "graphrec.serve.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info" if args.verbose else "warning",
+    )
+    return 0
+
+
 def _cmd_graph_info(args: argparse.Namespace) -> int:
     from graphrec.graph import HeteroGraph
 
@@ -293,6 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=int, required=True, help="users per note")
     p.add_argument("--out", required=True, help="note_id, user_id, score, round, fallback (.csv or .parquet)")
     p.set_defaults(func=_cmd_coldstart)
+
+    p = sub.add_parser("serve", help="serve recall over HTTP/JSON from a bundle (FastAPI + uvicorn)")
+    p.add_argument("--bundle", required=True, help="bundle directory")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="server processes (each loads the bundle)")
+    p.add_argument("--watch", type=float, default=None, help="reload when the bundle changes, polling every N s")
+    p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("graph-info", help="summarise a saved graph")
     p.add_argument("graph", help="graph directory")

@@ -1,0 +1,30 @@
+"""The recall service: an HTTP/JSON API over a serving bundle (``graphrec serve --bundle DIR``).
+
+Design
+------
+* **Stack:** FastAPI (request models, validation, the OpenAPI schema at ``/openapi.json`` and
+  ``/docs``) on uvicorn; metrics with ``prometheus_client``. ``pip install 'graphrec[serve]'``.
+* **State:** one :class:`EngineHolder` holds the current :class:`~graphrec.recall.RecallEngine`
+  and its bundle's version (the manifest's ``created_at`` and ``config_hash``). The engine is
+  read-only, so requests run concurrently in the server's thread pool without locks.
+* **Hot reload:** ``POST /admin/reload`` (or ``--watch SECONDS``, which polls the bundle's
+  manifest) loads and verifies the bundle directory *beside* the live engine, then swaps one
+  reference. Requests in flight finish on the engine they started with; none is dropped. A bundle
+  that fails to load (half-copied, crafted) is reported (409) and the last good engine keeps
+  serving. Writers replace bundles atomically (:func:`graphrec.index.write_bundle`), so a reload
+  never sees half a bundle.
+* **Errors:** malformed JSON and out-of-range fields are 422 with the field named (FastAPI);
+  anything graphrec refuses (unknown channel, over-long id) is 400 with its one-line message;
+  bodies over ``max_body_bytes`` are 413. ``k`` is capped at
+  :data:`graphrec.recall.engine.MAX_K`; a request holds at most ``MAX_QUERIES`` users or notes.
+
+Endpoints: ``POST /recall`` (users, ``k``, optional request-time ``history``), ``POST /similar``
+(notes like notes), ``POST /audience`` (users for notes), ``GET /health``, ``GET /metrics``,
+``POST /admin/reload``.
+"""
+
+from __future__ import annotations
+
+from graphrec.serve.app import MAX_QUERIES, EngineHolder, create_app
+
+__all__ = ["MAX_QUERIES", "EngineHolder", "create_app"]

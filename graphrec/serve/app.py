@@ -1,0 +1,207 @@
+"""The FastAPI application of the recall service (see :mod:`graphrec.serve` for the design)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+
+from graphrec.exceptions import GraphRecError, MissingDependencyError
+from graphrec.io.ids import MAX_ID_LENGTH
+from graphrec.recall import RecallEngine
+from graphrec.recall.engine import MAX_K, RecallResult
+
+try:
+    from fastapi import Body, FastAPI, Request
+    from fastapi.responses import JSONResponse, Response
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+    from pydantic import BaseModel, ConfigDict, Field
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependencyError("the service needs FastAPI: pip install 'graphrec[serve]'") from exc
+
+__all__ = ["MAX_QUERIES", "EngineHolder", "create_app"]
+
+#: Most users (or notes) one request may ask about.
+MAX_QUERIES = 1000
+#: Largest request body accepted, in bytes.
+MAX_BODY_BYTES = 1 << 20
+
+Id = Annotated[str, Field(max_length=MAX_ID_LENGTH)] | int
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    k: int = Field(20, ge=1, le=MAX_K, description=f"results per query, 1..{MAX_K}")
+
+
+class RecallRequest(_Request):
+    users: list[Id] = Field(min_length=1, max_length=MAX_QUERIES)
+    history: list[list[Id] | None] | None = Field(
+        None, description="per user, note ids engaged since the bundle was built, oldest first"
+    )
+    exclude_seen: bool = True
+    channels: list[str] | None = None
+
+
+class NotesRequest(_Request):
+    notes: list[Id] = Field(min_length=1, max_length=MAX_QUERIES)
+
+
+class EngineHolder:
+    """The live engine of a bundle directory, swapped whole by :meth:`reload`."""
+
+    def __init__(self, bundle: str | os.PathLike[str]) -> None:
+        self.path = Path(bundle)
+        self._lock = threading.Lock()  # one reload at a time; readers never take it
+        self.engine = RecallEngine.load(self.path)
+        self.version = self._version(self.engine)
+        self.loaded_at = time.time()
+
+    @staticmethod
+    def _version(engine: RecallEngine) -> dict[str, Any]:
+        m = engine.bundle.manifest
+        return {"created_at": m.get("created_at"), "config_hash": m.get("config_hash"), "counts": m.get("counts")}
+
+    def reload(self) -> dict[str, Any]:
+        """Load the bundle directory again and swap it in; raises (keeping the old engine) if it fails."""
+        with self._lock:
+            engine = RecallEngine.load(self.path)
+            self.engine, self.version, self.loaded_at = engine, self._version(engine), time.time()
+            return self.version
+
+    def manifest_mtime(self) -> float:
+        try:
+            return (self.path / "manifest.json").stat().st_mtime
+        except OSError:
+            return 0.0
+
+
+def _rows(res: RecallResult, queries: list[Any], key: str, item: str) -> list[dict[str, Any]]:
+    out = []
+    for r, q in enumerate(queries):
+        valid = np.isfinite(res.scores[r])
+        row: dict[str, Any] = {
+            key: q,
+            item: res.ids[r][valid].tolist(),
+            "scores": res.scores[r][valid].astype(float).tolist(),
+            "channels": res.channels[r][valid].tolist(),
+            "fallback": bool(res.fallback[r]),
+        }
+        if res.unknown_history is not None:
+            row["unknown_history"] = int(res.unknown_history[r])
+        out.append(row)
+    return out
+
+
+def create_app(
+    bundle: str | os.PathLike[str], *, max_body_bytes: int = MAX_BODY_BYTES, watch_seconds: float | None = None
+) -> FastAPI:
+    """The service for the bundle directory ``bundle`` (loaded and verified here, before serving).
+
+    ``watch_seconds``: poll the bundle's manifest that often and reload when it changes.
+    """
+    holder = EngineHolder(bundle)
+    registry = CollectorRegistry()
+    requests = Counter(
+        "graphrec_requests", "Requests by endpoint and status", ["endpoint", "status"], registry=registry
+    )
+    latency = Histogram(
+        "graphrec_request_seconds",
+        "Request latency",
+        ["endpoint"],
+        registry=registry,
+        buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+    )
+    reloads = Counter("graphrec_reloads", "Bundle reloads by outcome", ["outcome"], registry=registry)
+    app = FastAPI(title="graphrec recall", description="Recall over a graphrec serving bundle.")
+    app.state.holder = holder
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        size = request.headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > max_body_bytes):
+            requests.labels(request.url.path, "413").inc()
+            return JSONResponse({"detail": f"request body over {max_body_bytes} bytes"}, status_code=413)
+        t = time.perf_counter()
+        response = await call_next(request)
+        latency.labels(request.url.path).observe(time.perf_counter() - t)
+        requests.labels(request.url.path, str(response.status_code)).inc()
+        return response
+
+    @app.exception_handler(GraphRecError)
+    async def refused(_request: Request, exc: GraphRecError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.post("/recall")
+    def recall(req: RecallRequest) -> dict[str, Any]:
+        engine = holder.engine  # one engine for the whole request, even across a reload
+        res = engine.recall(req.users, req.k, history=req.history, exclude_seen=req.exclude_seen, channels=req.channels)
+        return {"results": _rows(res, req.users, "user", "notes"), "bundle": holder.version}
+
+    @app.post("/similar")
+    def similar(req: NotesRequest) -> dict[str, Any]:
+        res = holder.engine.similar_notes(req.notes, req.k)
+        return {"results": _rows(res, req.notes, "note", "notes")}
+
+    @app.post("/audience")
+    def audience(req: NotesRequest) -> dict[str, Any]:
+        res = holder.engine.audience(req.notes, req.k)
+        return {"results": _rows(res, req.notes, "note", "users")}
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "bundle": holder.version, "loaded_at": holder.loaded_at}
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/admin/reload")
+    def reload(_: Annotated[dict[str, Any] | None, Body()] = None) -> JSONResponse:
+        try:
+            version = holder.reload()
+        except GraphRecError as exc:
+            reloads.labels("failed").inc()
+            return JSONResponse(
+                {"detail": f"reload failed, still serving the last good bundle: {exc}"}, status_code=409
+            )
+        reloads.labels("ok").inc()
+        return JSONResponse({"status": "reloaded", "bundle": version})
+
+    if watch_seconds:
+        _watch(holder, watch_seconds, reloads)
+    return app
+
+
+def _watch(holder: EngineHolder, every: float, reloads: Counter) -> None:
+    """Reload in a daemon thread whenever the bundle's manifest changes."""
+
+    def loop() -> None:
+        seen = holder.manifest_mtime()
+        while True:
+            time.sleep(every)
+            now = holder.manifest_mtime()
+            if now != seen:
+                try:
+                    holder.reload()
+                    reloads.labels("ok").inc()
+                    seen = now
+                except GraphRecError:
+                    reloads.labels("failed").inc()
+
+    threading.Thread(target=loop, name="graphrec-bundle-watch", daemon=True).start()
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory for multi-worker serving: the bundle from ``GRAPHREC_BUNDLE``."""
+    watch = os.environ.get("GRAPHREC_WATCH")
+    return create_app(
+        os.environ["GRAPHREC_BUNDLE"],
+        max_body_bytes=int(os.environ.get("GRAPHREC_MAX_BODY", MAX_BODY_BYTES)),
+        watch_seconds=float(watch) if watch else None,
+    )

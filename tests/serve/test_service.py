@@ -1,0 +1,159 @@
+"""The recall service, tested as users run it: a real uvicorn server on a free port, real HTTP."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from graphrec.graph import build_graph
+from graphrec.jobs.bundle import bundle_from_graph
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def service(small_tables, tmp_path_factory):
+    interactions, notes = small_tables
+    root = tmp_path_factory.mktemp("serve")
+    graph = build_graph(interactions, notes)
+    bundle_from_graph(graph, interactions, root / "bundle", dim=16, config={"version": 1})
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graphrec.cli", "serve", "--bundle", str(root / "bundle"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    for _ in range(300):
+        try:
+            if client.get("/health").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail(f"server did not start: {proc.stderr.read()}")
+    yield {"client": client, "root": root, "graph": graph, "interactions": interactions}
+    proc.terminate()
+    proc.wait(timeout=30)
+    client.close()
+
+
+def test_recall_similar_audience_and_history(service):
+    client, graph = service["client"], service["graph"]
+    users = [str(u) for u in graph.id_map("user").ids[:3]]
+    notes = graph.id_map("note").ids[:2].tolist()
+    r = client.post("/recall", json={"users": users, "k": 5})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [row["user"] for row in body["results"]] == users
+    assert all(len(row["notes"]) == 5 and not row["fallback"] for row in body["results"])
+    assert body["bundle"]["config_hash"]
+    r = client.post("/recall", json={"users": ["new-user"], "k": 5, "history": [[*notes, "no-such-note"]]})
+    row = r.json()["results"][0]
+    assert r.status_code == 200 and not row["fallback"] and row["unknown_history"] == 1
+    assert not set(notes) & set(row["notes"])
+    assert client.post("/recall", json={"users": ["new-user"], "k": 5}).json()["results"][0]["fallback"]
+    for path, key in (("/similar", "notes"), ("/audience", "users")):
+        r = client.post(path, json={"notes": notes, "k": 4})
+        assert r.status_code == 200 and all(len(row[key]) == 4 for row in r.json()["results"])
+    schema = client.get("/openapi.json").json()
+    assert {"/recall", "/similar", "/audience", "/health", "/admin/reload"} <= set(schema["paths"])
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "message"),
+    [
+        ({"users": ["u1"], "k": 0}, 422, "greater than or equal to 1"),
+        ({"users": ["u1"], "k": 10_001}, 422, "less than or equal to 10000"),
+        ({"users": [], "k": 5}, 422, "at least 1 item"),
+        ({"users": ["u1"], "k": 5, "bogus": 1}, 422, "Extra inputs are not permitted"),
+        ({"users": ["x" * 2000], "k": 5}, 422, "at most 1024 characters"),
+        ({"users": ["u1"], "k": 5, "channels": ["telepathy"]}, 400, r"unknown channel\(s\) \['telepathy'\]"),
+        ({"users": ["u1", "u2"], "k": 5, "history": [["n1"]]}, 400, "one sequence of note ids per user"),
+    ],
+)
+def test_bad_requests_get_clear_4xx(service, payload, status, message):
+    import re
+
+    r = service["client"].post("/recall", json=payload)
+    assert r.status_code == status and re.search(message, r.text), r.text
+
+
+def test_malformed_and_oversized_bodies(service):
+    client = service["client"]
+    r = client.post("/recall", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "JSON" in r.text
+    r = client.post("/recall", content=b"[" + b"1," * 600_000 + b"1]", headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "request body over" in r.text
+    assert client.get("/health").status_code == 200  # still serving
+
+
+def test_metrics(service):
+    client = service["client"]
+    client.post("/recall", json={"users": ["u1"], "k": 3})
+    text = client.get("/metrics").text
+    assert 'graphrec_requests_total{endpoint="/recall",status="200"}' in text
+    assert "graphrec_request_seconds_bucket" in text
+
+
+def test_hot_reload_under_load_drops_nothing_and_survives_a_bad_bundle(service):
+    client, root, graph = service["client"], service["root"], service["graph"]
+    users = [str(u) for u in graph.id_map("user").ids[:20]]
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client(base_url=str(client.base_url), timeout=30) as c:
+            while not stop.is_set():
+                statuses.append(c.post("/recall", json={"users": users, "k": 50}).status_code)
+
+    workers = [threading.Thread(target=hammer) for _ in range(4)]
+    for w in workers:
+        w.start()
+    versions = set()
+    try:
+        for v in range(2, 5):
+            bundle_from_graph(graph, service["interactions"], root / "bundle", dim=16, config={"version": v})
+            r = client.post("/admin/reload")
+            assert r.status_code == 200, r.text
+            versions.add(r.json()["bundle"]["config_hash"])
+            time.sleep(0.3)
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
+    assert len(versions) == 3 and statuses and set(statuses) == {200}, (len(statuses), set(statuses))
+    # A broken bundle in place: the reload is refused and the last good bundle keeps serving.
+    manifest = root / "bundle" / "manifest.json"
+    good = manifest.read_text()
+    manifest.write_text(json.dumps({**json.loads(good), "files": {"../../etc/passwd": "0" * 64}}))
+    try:
+        r = client.post("/admin/reload")
+        assert r.status_code == 409 and "still serving the last good bundle" in r.text
+        assert client.post("/recall", json={"users": users[:1], "k": 5}).status_code == 200
+        assert client.get("/health").json()["bundle"]["config_hash"] in versions
+    finally:
+        manifest.write_text(good)
+
+
+def test_serve_refuses_a_bad_bundle_in_one_line(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "graphrec.cli", "serve", "--bundle", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "manifest.json: missing" in proc.stderr
