@@ -87,6 +87,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         for rank, (note, ch, sc) in enumerate(zip(ex["notes"], ex["channels"], ex["scores"], strict=True)):
             ex_rows.append([ex["user"] if rank == 0 else "", rank + 1, note, sc, ch])
     print(format_table(["user", "rank", "note", "score", "channel"], ex_rows))
+    nu = report["new_user"]
+    print(f"\na user the bundle has never seen, given 3 clicks at request time ({', '.join(nu['history'])}):")
+    print(
+        format_table(
+            ["rank", "note", "score", "channel"],
+            [
+                [i + 1, n, sc, ch]
+                for i, (n, sc, ch) in enumerate(zip(nu["notes"], nu["scores"], nu["channels"], strict=True))
+            ],
+        )
+    )
     cs = report["cold_start"]
     note = cs["note"]
     print(f"\ncold start: first audience of a new note by {note['author_id']} tagged {note['tags']}: {note['title']!r}")

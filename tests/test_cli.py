@@ -82,6 +82,8 @@ def test_demo_on_bundled_sample(tmp_path):
         assert {"recall@20", "ndcg@20", "long_tail_recall@20", "coverage@20", "gini@20"} <= set(m)
     assert (tmp_path / "demo" / "weights" / "debias_report.json").is_file()
     assert "example recalls from the bundle" in proc.stdout
+    assert "a user the bundle has never seen, given 3 clicks at request time" in proc.stdout
+    assert report["new_user"]["notes"] and not set(report["new_user"]["history"]) & set(report["new_user"]["notes"])
     from graphrec.recall import RecallEngine
 
     engine = RecallEngine.load(tmp_path / "demo" / "bundle")

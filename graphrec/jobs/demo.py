@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from graphrec._atomic import atomic_file
@@ -91,6 +92,11 @@ def run(config: DemoConfig, *, show_progress: bool | None = None) -> dict[str, A
     engine = RecallEngine.load(out / "bundle")
     examples = engine.known_users()[: config.example_users]
     res = engine.recall(list(examples), k=5)
+    # A user the bundle has never seen, with three clicks given at request time.
+    clicks = [
+        str(n) for n in engine.bundle.ids["note"].ids[np.argsort(-engine.bundle.popularity, kind="stable")[50:53]]
+    ]
+    fresh = engine.recall(["a-brand-new-user"], k=5, history=[clicks])
     new_note = new_note_example(read_notes(data / SAMPLE_FILES["notes"]))
     audience = ColdStart.from_bundle(out / "bundle").plan(new_note, config.audience_budget)
     report = {
@@ -106,6 +112,12 @@ def run(config: DemoConfig, *, show_progress: bool | None = None) -> dict[str, A
             }
             for i, u in enumerate(examples)
         ],
+        "new_user": {
+            "history": clicks,
+            "notes": [str(x) for x in fresh.ids[0]],
+            "channels": list(map(str, fresh.channels[0])),
+            "scores": fresh.scores[0].tolist(),
+        },
         "cold_start": {
             "note": {k: (list(v) if k == "tags" else str(v)) for k, v in new_note.iloc[0].items()},
             "audience": audience.assign(user_id=audience["user_id"].astype(str)).to_dict(orient="records"),
