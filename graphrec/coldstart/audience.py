@@ -58,7 +58,7 @@ import scipy.sparse as sp
 
 from graphrec._validation import check_float, check_int
 from graphrec.exceptions import InvalidParameterError, SchemaError
-from graphrec.index import AnnIndex
+from graphrec.index import AnnIndex, Bundle
 from graphrec.io.ids import IdMap
 from graphrec.model.encoder import NoteEncoder
 from graphrec.model.side_info import SideInfo
@@ -225,10 +225,14 @@ class ColdStart:
         """Build from a serving bundle that holds ``encoder.npz`` (written from a GNN)."""
         from graphrec.index import load_bundle
 
-        bundle = load_bundle(path)
+        return cls.from_loaded_bundle(load_bundle(path), where=str(Path(path)), **options)
+
+    @classmethod
+    def from_loaded_bundle(cls, bundle: Bundle, *, where: str = "the bundle", **options: Any) -> ColdStart:
+        """Build from an already loaded :class:`graphrec.index.Bundle` (a service's live one)."""
         if bundle.encoder is None:
             raise InvalidParameterError(
-                f"{Path(path)}: the bundle has no note encoder (encoder.npz); build it from a GNN trained with side-info"
+                f"{where}: the bundle has no note encoder (encoder.npz); build it from a GNN trained with side-info"
             )
         return cls(
             user_ids=bundle.ids["user"],

@@ -19,8 +19,9 @@ Design
   :data:`graphrec.recall.engine.MAX_K`; a request holds at most ``MAX_QUERIES`` users or notes.
 
 Endpoints: ``POST /recall`` (users, ``k``, optional request-time ``history``), ``POST /similar``
-(notes like notes), ``POST /audience`` (users for notes), ``GET /health``, ``GET /metrics``,
-``POST /admin/reload``.
+(notes like notes), ``POST /audience`` (users for notes), ``POST /coldstart`` (first audiences of
+new notes from their side-info, for bundles with a note encoder; its ColdStart is built on first
+use per bundle version), ``GET /health``, ``GET /metrics``, ``POST /admin/reload``.
 """
 
 from __future__ import annotations

@@ -52,6 +52,22 @@ class NotesRequest(_Request):
     notes: list[Id] = Field(min_length=1, max_length=MAX_QUERIES)
 
 
+class NewNote(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note_id: Id
+    author_id: Id | None = None
+    tags: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]] = Field(default_factory=list)
+    title: str = ""
+    text: str = ""
+    category: str = ""
+
+
+class ColdStartRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    notes: list[NewNote] = Field(min_length=1, max_length=MAX_QUERIES)
+    budget: int = Field(50, ge=1, le=MAX_K, description=f"users per note, 1..{MAX_K}")
+
+
 class EngineHolder:
     """The live engine of a bundle directory, swapped whole by :meth:`reload`."""
 
@@ -61,6 +77,17 @@ class EngineHolder:
         self.engine = RecallEngine.load(self.path)
         self.version = self._version(self.engine)
         self.loaded_at = time.time()
+        self._cold: tuple[RecallEngine, Any] | None = None
+
+    def cold_start(self) -> Any:
+        """The :class:`~graphrec.coldstart.ColdStart` of the live bundle, built on first use."""
+        from graphrec.coldstart import ColdStart
+
+        engine = self.engine
+        with self._lock:
+            if self._cold is None or self._cold[0] is not engine:
+                self._cold = (engine, ColdStart.from_loaded_bundle(engine.bundle, where=str(self.path)))
+            return self._cold[1]
 
     @staticmethod
     def _version(engine: RecallEngine) -> dict[str, Any]:
@@ -152,6 +179,36 @@ def create_app(
     def audience(req: NotesRequest) -> dict[str, Any]:
         res = holder.engine.audience(req.notes, req.k)
         return {"results": _rows(res, req.notes, "note", "users")}
+
+    @app.post("/coldstart")
+    def coldstart(req: ColdStartRequest) -> dict[str, Any]:
+        import pandas as pd
+
+        from graphrec.io import validate_notes
+
+        cold = holder.cold_start()
+        rows = [
+            {
+                **n.model_dump(),
+                "note_id": str(n.note_id),
+                "author_id": None if n.author_id is None else str(n.author_id),
+            }
+            for n in req.notes
+        ]
+        notes = validate_notes(pd.DataFrame(rows), source="request notes")
+        table = cold.plan(notes, req.budget)
+        results = []
+        for note in req.notes:
+            mine = table[table["note_id"].astype(str) == str(note.note_id)]
+            results.append(
+                {
+                    "note": note.note_id,
+                    "users": mine["user_id"].tolist(),
+                    "scores": mine["score"].astype(float).tolist(),
+                    "fallback": bool(mine["fallback"].any()) if len(mine) else True,
+                }
+            )
+        return {"results": results, "warnings": table.attrs.get("warnings", []), "bundle": holder.version}
 
     @app.get("/health")
     def health() -> dict[str, Any]:

@@ -12,8 +12,10 @@ import time
 import httpx
 import pytest
 
-from graphrec.graph import build_graph
+from graphrec.graph import AUTHORED, HAS_TAG, build_graph, recency_matrix
+from graphrec.index import write_bundle
 from graphrec.jobs.bundle import bundle_from_graph
+from graphrec.model import GNNRecommender, side_info_from_graph
 
 
 def _free_port() -> int:
@@ -27,7 +29,18 @@ def service(small_tables, tmp_path_factory):
     interactions, notes = small_tables
     root = tmp_path_factory.mktemp("serve")
     graph = build_graph(interactions, notes)
-    bundle_from_graph(graph, interactions, root / "bundle", dim=16, config={"version": 1})
+    # The first bundle has a note encoder (cold start); reloads swap in PureSVD bundles.
+    model = GNNRecommender(dim=8, epochs=1, batch_size=512, show_progress=False).fit(graph, side_info_from_graph(graph))
+    ids = {t: graph.id_map(t) for t in graph.node_types}
+    write_bundle(
+        root / "bundle",
+        ids=ids,
+        embeddings={"user": model.user_embeddings_, "note": model.note_embeddings_},
+        history=recency_matrix(interactions, ids["user"], ids["note"]),
+        note_tags=graph.relation(HAS_TAG),
+        authored=graph.relation(AUTHORED),
+        encoder=model.note_encoder(),
+    )
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "graphrec.cli", "serve", "--bundle", str(root / "bundle"), "--port", str(port)],
@@ -71,6 +84,29 @@ def test_recall_similar_audience_and_history(service):
         assert r.status_code == 200 and all(len(row[key]) == 4 for row in r.json()["results"])
     schema = client.get("/openapi.json").json()
     assert {"/recall", "/similar", "/audience", "/health", "/admin/reload"} <= set(schema["paths"])
+
+
+def test_coldstart_endpoint(service):
+    client, graph = service["client"], service["graph"]
+    tag = str(graph.id_map("tag").ids[0])
+    author = str(graph.id_map("user").ids[1])
+    payload = {
+        "notes": [
+            {"note_id": "fresh-1", "author_id": author, "tags": [tag], "title": "new"},
+            {"note_id": "fresh-2", "author_id": "", "tags": []},
+        ],
+        "budget": 7,
+    }
+    r = client.post("/coldstart", json=payload)
+    assert r.status_code == 200, r.text
+    first, second = r.json()["results"]
+    assert first["note"] == "fresh-1" and len(first["users"]) == 7 and not first["fallback"]
+    assert second["fallback"]  # no usable side-info: the documented fallback, flagged
+    warm = {"notes": [{"note_id": str(graph.id_map("note").ids[0])}], "budget": 3}
+    r = client.post("/coldstart", json=warm)
+    assert r.status_code == 400 and "already trained notes" in r.text
+    r = client.post("/coldstart", json={"notes": [{"note_id": "x", "tags": [""]}], "budget": 3})
+    assert r.status_code == 422
 
 
 @pytest.mark.parametrize(
