@@ -1,15 +1,14 @@
 from __future__ import annotations
 
 import pytest
+from _helpers import write_encoder_bundle
 from reliability._world import World
 
 from graphrec.cli import main
-from graphrec.graph import AUTHORED, HAS_TAG, HeteroGraph, recency_matrix
-from graphrec.index import write_bundle
+from graphrec.graph import HeteroGraph
 from graphrec.io import read_interactions
 from graphrec.jobs.bundle import BundleConfig
 from graphrec.jobs.bundle import run as run_bundle
-from graphrec.model import GNNRecommender, side_info_from_graph
 
 
 @pytest.fixture(scope="session")
@@ -22,18 +21,7 @@ def world(tmp_path_factory) -> World:
     assert main([*args, "--out", str(graph_dir)]) == 0
     interactions = read_interactions(data / "interactions.parquet")
     run_bundle(BundleConfig(interactions=str(data / "interactions.parquet"), out=str(root / "bundle"), dim=8))
-    graph = HeteroGraph.load(graph_dir)
-    model = GNNRecommender(dim=8, epochs=1, batch_size=512, show_progress=False).fit(graph, side_info_from_graph(graph))
-    ids = {t: graph.id_map(t) for t in graph.node_types}
-    write_bundle(
-        root / "cold_bundle",
-        ids=ids,
-        embeddings={"user": model.user_embeddings_, "note": model.note_embeddings_},
-        history=recency_matrix(interactions, ids["user"], ids["note"]),
-        note_tags=graph.relation(HAS_TAG),
-        authored=graph.relation(AUTHORED) if graph.has_relation(AUTHORED) else None,
-        encoder=model.note_encoder(),
-    )
+    ids = write_encoder_bundle(root / "cold_bundle", HeteroGraph.load(graph_dir), interactions)
     return World(
         root=root,
         data=data,

@@ -11,11 +11,10 @@ import time
 
 import httpx
 import pytest
+from _helpers import write_encoder_bundle
 
-from graphrec.graph import AUTHORED, HAS_TAG, build_graph, recency_matrix
-from graphrec.index import write_bundle
+from graphrec.graph import build_graph
 from graphrec.jobs.bundle import bundle_from_graph
-from graphrec.model import GNNRecommender, side_info_from_graph
 
 
 def _free_port() -> int:
@@ -30,17 +29,7 @@ def service(small_tables, tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
     graph = build_graph(interactions, notes)
     # The first bundle has a note encoder (cold start); reloads swap in PureSVD bundles.
-    model = GNNRecommender(dim=8, epochs=1, batch_size=512, show_progress=False).fit(graph, side_info_from_graph(graph))
-    ids = {t: graph.id_map(t) for t in graph.node_types}
-    write_bundle(
-        root / "bundle",
-        ids=ids,
-        embeddings={"user": model.user_embeddings_, "note": model.note_embeddings_},
-        history=recency_matrix(interactions, ids["user"], ids["note"]),
-        note_tags=graph.relation(HAS_TAG),
-        authored=graph.relation(AUTHORED),
-        encoder=model.note_encoder(),
-    )
+    write_encoder_bundle(root / "bundle", graph, interactions)
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "graphrec.cli", "serve", "--bundle", str(root / "bundle"), "--port", str(port)],
