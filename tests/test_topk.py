@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from graphrec._topk import topk_rows
+from graphrec._topk import FEW_ROWS, topk_rows
 
 
 def _reference(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -31,10 +31,15 @@ scores = arrays(
 @settings(max_examples=200, deadline=None)
 @given(scores, st.integers(1, 35))
 def test_topk_rows_matches_a_sorted_reference(s, k):
-    idx, vals = topk_rows(s, k)
     ref_idx, ref_vals = _reference(s, k)
+    # Both exact paths: the partition one (a serving-sized batch) and the heap one (more rows).
+    idx, vals = topk_rows(s, k)
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_array_equal(vals, ref_vals.astype(np.float32))
+    reps = FEW_ROWS // s.shape[0] + 1
+    idx, vals = topk_rows(np.tile(s, (reps, 1)), k)
+    np.testing.assert_array_equal(idx, np.tile(ref_idx, (reps, 1)))
+    np.testing.assert_array_equal(vals, np.tile(ref_vals.astype(np.float32), (reps, 1)))
 
 
 def test_topk_rows_is_independent_of_batching_and_leaves_its_input_alone():

@@ -86,6 +86,9 @@ class ChannelConfig:
                 )
             for c, v in table.items():
                 check_float(f"{name}[{c!r}]", v, minimum=0.0, maximum=None if name == "weights" else 1.0)
+        no_weight = sorted(c for c, q in self.quotas.items() if q > 0 and not self.weights.get(c, 0.0))
+        if no_weight:
+            raise InvalidParameterError(f"`quotas` for channel(s) {no_weight} need a weight > 0 in `weights`")
         if sum(self.quotas.values()) > 1.0:
             raise InvalidParameterError(
                 f"`quotas` add up to {sum(self.quotas.values())}; they must add up to at most 1"
@@ -255,46 +258,52 @@ class RecallEngine:
     def _merge(
         self, proposals: dict[str, tuple[np.ndarray, np.ndarray]], k: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rank-normalised weighted merge (module docstring), vectorised over the candidates."""
         weights = self.config.weights
-        total: dict[int, float] = {}
-        best: dict[int, tuple[float, str]] = {}
+        names: list[str] = []
+        idx_parts: list[np.ndarray] = []
+        contrib_parts: list[np.ndarray] = []
+        chan_parts: list[np.ndarray] = []
         for c, (idx, _vals) in proposals.items():
             w = float(weights.get(c, 0.0))
             if idx.size == 0 or w == 0.0:
                 continue
-            contrib = w * (1.0 - np.arange(idx.size) / idx.size)
-            for i, v in zip(idx.tolist(), contrib.tolist(), strict=True):
-                total[i] = total.get(i, 0.0) + v
-                if v > best.get(i, (-1.0, ""))[0]:
-                    best[i] = (v, c)
-        if not total:
+            idx_parts.append(np.asarray(idx, dtype=np.int64))
+            contrib_parts.append(w * (1.0 - np.arange(idx.size) / idx.size))
+            chan_parts.append(np.full(idx.size, len(names)))
+            names.append(c)
+        if not names:
             return np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, dtype=object)
-        notes = np.fromiter(total, dtype=np.int64, count=len(total))
-        merged = np.fromiter((total[i] for i in notes), dtype=np.float64, count=notes.size)
-        ranked = notes[np.lexsort((notes, -merged))]
+        cand, contrib, chan = np.concatenate(idx_parts), np.concatenate(contrib_parts), np.concatenate(chan_parts)
+        notes, inv = np.unique(cand, return_inverse=True)
+        total = np.bincount(inv, weights=contrib, minlength=notes.size)  # summed in channel order
+        # A note's channel: the largest contribution, ties to the earlier channel.
+        order = np.lexsort((chan, -contrib, inv))
+        head = order[np.r_[True, inv[order][1:] != inv[order][:-1]]]
+        best = chan[head]
+        ranked = notes[np.lexsort((notes, -total))]
         chosen: list[int] = []
         taken: set[int] = set()
         for c, share in self.config.quotas.items():
-            idx = proposals.get(c, (np.empty(0, dtype=np.int64), None))[0]
             quota = int(np.ceil(share * k))
-            for i in idx.tolist():
+            for i in proposals.get(c, (np.empty(0, dtype=np.int64), None))[0].tolist():
                 if quota == 0:
                     break
                 if i not in taken:
                     chosen.append(i)
                     taken.add(i)
                     quota -= 1
-        for i in ranked.tolist():
+        for i in ranked[: k + len(chosen)].tolist():
             if len(chosen) >= k:
                 break
             if i not in taken:
                 chosen.append(i)
                 taken.add(i)
         out = np.array(chosen[:k], dtype=np.int64)
-        out_scores = np.array([total[i] for i in out])
-        order = np.lexsort((out, -out_scores))
-        out, out_scores = out[order], out_scores[order]
-        return out, out_scores, np.array([best[i][1] for i in out], dtype=object)
+        pos = np.searchsorted(notes, out)
+        out_scores = total[pos]
+        final = np.lexsort((out, -out_scores))
+        return out[final], out_scores[final], np.array(names, dtype=object)[best[pos[final]]]
 
     # -- public API ----------------------------------------------------------------------
     def recall(

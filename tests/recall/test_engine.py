@@ -228,3 +228,44 @@ def test_request_time_history_bad_input(engine):
         engine.recall(["u1"], k=5, history=[[1.5]])
     unknown_only = engine.recall(["nobody"], k=5, history=[["nothing-known"]])
     assert unknown_only.fallback[0] and unknown_only.unknown_history.tolist() == [1]
+
+
+def _merge_reference(config, proposals, k):
+    """The merge written the obvious way (dicts, one candidate at a time)."""
+    total, best = {}, {}
+    for c, (idx, _vals) in proposals.items():
+        w = float(config.weights.get(c, 0.0))
+        if idx.size == 0 or w == 0.0:
+            continue
+        for rank, i in enumerate(idx.tolist()):
+            v = w * (1.0 - rank / idx.size)
+            total[i] = total.get(i, 0.0) + v
+            if v > best.get(i, (-1.0, ""))[0]:
+                best[i] = (v, c)
+    ranked = sorted(total, key=lambda i: (-total[i], i))
+    chosen = []
+    for c, share in config.quotas.items():
+        quota = int(np.ceil(share * k))
+        for i in proposals.get(c, (np.empty(0, dtype=np.int64), None))[0].tolist():
+            if quota and i not in chosen:
+                chosen.append(i)
+                quota -= 1
+    chosen += [i for i in ranked if i not in chosen]
+    out = sorted(chosen[:k], key=lambda i: (-total[i], i))
+    return out, [total[i] for i in out], [best[i][1] for i in out]
+
+
+@pytest.mark.parametrize("quotas", [{}, {"swing": 0.3}, {"tag": 0.2, "popular": 0.1}])
+def test_merge_matches_a_dict_reference(bundle_dir, quotas):
+    engine = RecallEngine.load(bundle_dir, ChannelConfig(quotas=quotas))
+    rng = np.random.default_rng(len(quotas))
+    for _ in range(30):
+        proposals = {
+            c: (rng.choice(60, size=int(rng.integers(0, 40)), replace=False).astype(np.int64), None)
+            for c in ("embedding", "swing", "tag", "popular")
+        }
+        k = int(rng.integers(1, 50))
+        got = engine._merge(proposals, k)
+        ids, scores, chans = _merge_reference(engine.config, proposals, k)
+        assert got[0].tolist() == ids and got[2].tolist() == chans
+        np.testing.assert_allclose(got[1], scores, rtol=0, atol=1e-12)
