@@ -369,21 +369,9 @@ class ColdStart:
         Text vectors are computed (all-MiniLM-L6-v2, needs ``graphrec[text]``) only when the
         encoder was trained with text. Returns the side-info and counts of unknown tags/authors.
         """
-        from graphrec.model.side_info import encode_texts, note_texts, side_info_for_notes
+        from graphrec.model.side_info import side_info_for_encoder
 
-        text = None
-        if self.encoder.text_dim:
-            texts = note_texts(notes)
-            text = (
-                encode_texts(texts, cache=text_cache)
-                if any(texts)
-                else np.zeros((len(notes), self.encoder.text_dim), np.float32)
-            )
-            if text.shape[1] != self.encoder.text_dim:
-                raise InvalidParameterError(
-                    f"text vectors have {text.shape[1]} dims; the bundle's encoder expects {self.encoder.text_dim}"
-                )
-        return side_info_for_notes(notes, users=self.user_ids, tags=self.tag_ids, text=text)
+        return side_info_for_encoder(notes, self.encoder, users=self.user_ids, tags=self.tag_ids, text_cache=text_cache)
 
     def plan(
         self, notes: pd.DataFrame, budget: int, *, text_cache: str | os.PathLike[str] | None = None

@@ -80,7 +80,16 @@ def _as_table(data: pa.Table | pd.DataFrame) -> pa.Table:
     if isinstance(data, pa.Table):
         return data
     if isinstance(data, pd.DataFrame):
-        return pa.Table.from_pandas(data, preserve_index=False)
+        # An id column mixing ints and text (42 and "u7") is text: ids follow one rule (io.ids).
+        mixed = {
+            c: data[c].map(lambda v: v if v is None or (isinstance(v, float) and v != v) else str(v))
+            for c in ("user_id", "note_id", "author_id")
+            if c in data.columns and data[c].dtype == object and data[c].map(type).nunique() > 1
+        }
+        try:
+            return pa.Table.from_pandas(data.assign(**mixed) if mixed else data, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise SchemaError(f"cannot read the table: {exc}") from None
     raise SchemaError(f"expected a pandas DataFrame or pyarrow Table; got {type(data).__name__}")
 
 
@@ -187,6 +196,8 @@ def check_nonnegative_numbers(column: pa.ChunkedArray, *, name: str, source: Tab
     """float32 values of a numeric column: null reads as 0; NaN, inf and negatives are errors."""
     if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_null(column.type)):
         raise SchemaError(f"{source.name}: column {name} must be numeric; got type {column.type}")
+    if pa.types.is_null(column.type):  # every cell empty: all 0 (fill_null cannot type a null column)
+        return np.zeros(len(column), dtype=np.float32)
     values = np.asarray(pc.fill_null(column, 0).to_numpy(zero_copy_only=False), dtype=np.float64)
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():

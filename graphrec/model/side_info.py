@@ -38,7 +38,14 @@ from graphrec.exceptions import ArtifactError, InvalidParameterError, MissingDep
 from graphrec.graph import AUTHORED, HAS_TAG, HeteroGraph
 from graphrec.io.ids import IdMap
 
-__all__ = ["SideInfo", "encode_texts", "note_texts", "side_info_for_notes", "side_info_from_graph"]
+__all__ = [
+    "SideInfo",
+    "encode_texts",
+    "note_texts",
+    "side_info_for_encoder",
+    "side_info_for_notes",
+    "side_info_from_graph",
+]
 
 TEXT_MODEL = "all-MiniLM-L6-v2"
 
@@ -218,3 +225,32 @@ def encode_texts(
         if t:
             out[i] = known[k]
     return out
+
+
+def side_info_for_encoder(
+    notes: pd.DataFrame,
+    encoder: Any,
+    *,
+    users: IdMap,
+    tags: IdMap | None = None,
+    text_cache: str | os.PathLike[str] | None = None,
+) -> tuple[SideInfo, dict[str, int]]:
+    """Side-info of new notes in the form ``encoder`` (a :class:`NoteEncoder`) takes.
+
+    Text vectors (all-MiniLM-L6-v2, needs ``graphrec[text]``) are computed only when the encoder
+    was trained with text; unknown tags and authors are dropped and counted (see
+    :func:`side_info_for_notes`).
+    """
+    text = None
+    if encoder.text_dim:
+        texts = note_texts(notes)
+        text = (
+            encode_texts(texts, cache=text_cache)
+            if any(texts)
+            else np.zeros((len(notes), encoder.text_dim), np.float32)
+        )
+        if text.shape[1] != encoder.text_dim:
+            raise InvalidParameterError(
+                f"text vectors have {text.shape[1]} dims; the bundle's encoder expects {encoder.text_dim}"
+            )
+    return side_info_for_notes(notes, users=users, tags=tags, text=text)

@@ -174,10 +174,17 @@ class RecallEngine:
     ((2, 10), 'embedding')
     """
 
-    def __init__(self, bundle: Bundle, config: ChannelConfig | None = None) -> None:
+    def __init__(
+        self, bundle: Bundle, config: ChannelConfig | None = None, *, delta: Mapping[str, np.ndarray] | None = None
+    ) -> None:
         self.bundle = bundle
         self.config = config or ChannelConfig()
         self.config.validate()
+        #: Events since the bundle was built, per user id (note indices, oldest first); see
+        #: :mod:`graphrec.recall.live`. Served like request-time history.
+        self.delta: dict[str, np.ndarray] = dict(delta or {})
+        #: Counts of the update that made this engine (``add_notes``/``update``/``remove_notes``).
+        self.last_update: dict[str, int] = {}
         self._users = bundle.ids["user"]
         self._notes = bundle.ids["note"]
         self.sentinel: Any = -1 if self._notes.is_int else ""
@@ -190,6 +197,39 @@ class RecallEngine:
     def load(cls, path: str | os.PathLike[str], config: ChannelConfig | None = None) -> RecallEngine:
         """Load and verify the bundle at ``path``."""
         return cls(load_bundle(path), config)
+
+    @property
+    def history_csr(self) -> sp.csr_matrix:
+        """The bundle's user x note history (sorted CSR; values = recency)."""
+        return self._history
+
+    def derive(self, bundle: Bundle, delta: Mapping[str, np.ndarray]) -> RecallEngine:
+        """A new engine over ``bundle`` with ``delta``, sharing this one's channel configuration."""
+        return RecallEngine(bundle, self.config, delta=delta)
+
+    def add_notes(self, notes: Any) -> RecallEngine:
+        """A new engine in which ``notes`` (a side-info table) are recallable (:mod:`graphrec.recall.live`)."""
+        from graphrec.recall.live import add_notes
+
+        engine, counts = add_notes(self, notes)
+        engine.last_update = counts
+        return engine
+
+    def remove_notes(self, note_ids: Any) -> RecallEngine:
+        """A new engine without ``note_ids`` (:mod:`graphrec.recall.live`)."""
+        from graphrec.recall.live import remove_notes
+
+        engine, counts = remove_notes(self, note_ids)
+        engine.last_update = counts
+        return engine
+
+    def update(self, interactions: Any) -> RecallEngine:
+        """A new engine with ``interactions`` (an interaction table) applied (:mod:`graphrec.recall.live`)."""
+        from graphrec.recall.live import update
+
+        engine, counts = update(self, interactions)
+        engine.last_update = counts
+        return engine
 
     def known_users(self) -> np.ndarray:
         """External ids of the users in the bundle."""
@@ -338,6 +378,11 @@ class RecallEngine:
             raise InvalidParameterError(f"unknown channel(s) {unknown_ch}; channels are {list(CHANNELS)}")
         idx = self._users.index(users, missing="ignore") if users.size else np.empty(0, dtype=np.int64)
         given, unknown_history = self._given(history, users.size)
+        if self.delta:  # events since the build come before the request's own history
+            for r, user in enumerate(users.tolist()):
+                stored = self.delta.get(str(user).strip())
+                if stored is not None:
+                    given[r] = np.concatenate([stored, given[r]])
         n_cand = self.config.candidates_factor * k
         ids = np.full((users.size, k), self.sentinel, dtype=self._notes.ids.dtype if self._notes.is_int else object)
         scores = np.full((users.size, k), -np.inf, dtype=np.float32)

@@ -21,7 +21,14 @@ Design
 Endpoints: ``POST /recall`` (users, ``k``, optional request-time ``history``), ``POST /similar``
 (notes like notes), ``POST /audience`` (users for notes), ``POST /coldstart`` (first audiences of
 new notes from their side-info, for bundles with a note encoder; its ColdStart is built on first
-use per bundle version), ``GET /health``, ``GET /metrics``, ``POST /admin/reload``.
+use per bundle version), ``POST /events`` (interactions since the build), ``POST /notes`` and
+``POST /notes/remove`` (new and deleted notes), ``GET /health``, ``GET /metrics``,
+``POST /admin/reload``.
+
+Live updates (:mod:`graphrec.recall.live`) are copy-on-write like reloads: the update builds a new
+engine beside the live one and swaps the reference, writers taking turns under one lock, so reads
+never wait. They live in memory: a reload (or a restart) serves the bundle as built, and the
+batch chain's rebuild is what folds events into the model.
 """
 
 from __future__ import annotations

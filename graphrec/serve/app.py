@@ -68,6 +68,30 @@ class ColdStartRequest(BaseModel):
     budget: int = Field(50, ge=1, le=MAX_K, description=f"users per note, 1..{MAX_K}")
 
 
+class Event(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_id: Id
+    note_id: Id
+    event_type: str = Field("click", max_length=64)
+    timestamp: int = Field(ge=0, description="unix seconds")
+    value: float | None = Field(None, ge=0)
+
+
+class EventsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: list[Event] = Field(min_length=1, max_length=100_000)
+
+
+class AddNotesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    notes: list[NewNote] = Field(min_length=1, max_length=10_000)
+
+
+class RemoveNotesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    notes: list[Id] = Field(min_length=1, max_length=10_000)
+
+
 class EngineHolder:
     """The live engine of a bundle directory, swapped whole by :meth:`reload`."""
 
@@ -94,6 +118,13 @@ class EngineHolder:
         m = engine.bundle.manifest
         return {"created_at": m.get("created_at"), "config_hash": m.get("config_hash"), "counts": m.get("counts")}
 
+    def apply(self, change: Callable[[RecallEngine], RecallEngine]) -> dict[str, int]:
+        """Swap in ``change(engine)`` (a live update, :mod:`graphrec.recall.live`); writers take turns."""
+        with self._lock:
+            engine = change(self.engine)
+            self.engine = engine
+            return engine.last_update
+
     def reload(self) -> dict[str, Any]:
         """Load the bundle directory again and swap it in; raises (keeping the old engine) if it fails."""
         with self._lock:
@@ -106,6 +137,10 @@ class EngineHolder:
             return (self.path / "manifest.json").stat().st_mtime
         except OSError:
             return 0.0
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _rows(res: RecallResult, queries: list[Any], key: str, item: str) -> list[dict[str, Any]]:
@@ -209,6 +244,26 @@ def create_app(
                 }
             )
         return {"results": results, "warnings": table.attrs.get("warnings", []), "bundle": holder.version}
+
+    @app.post("/events")
+    def events(req: EventsRequest) -> dict[str, Any]:
+        import pandas as pd
+
+        frame = pd.DataFrame([e.model_dump() for e in req.events])
+        frame["user_id"] = frame["user_id"].map(str)
+        frame["note_id"] = frame["note_id"].map(str)
+        return {"applied": holder.apply(lambda e: e.update(frame))}
+
+    @app.post("/notes")
+    def add_notes(req: AddNotesRequest) -> dict[str, Any]:
+        import pandas as pd
+
+        rows = [{**n.model_dump(), "note_id": str(n.note_id), "author_id": _opt_str(n.author_id)} for n in req.notes]
+        return {"applied": holder.apply(lambda e: e.add_notes(pd.DataFrame(rows)))}
+
+    @app.post("/notes/remove")
+    def remove_notes(req: RemoveNotesRequest) -> dict[str, Any]:
+        return {"applied": holder.apply(lambda e: e.remove_notes(req.notes))}
 
     @app.get("/health")
     def health() -> dict[str, Any]:

@@ -180,3 +180,18 @@ def test_collapse_matches_reference(rows):
     want = _collapse_reference(df)
     assert n == len(df) - len(want)
     pd.testing.assert_frame_equal(got.reset_index(drop=True), want, check_categorical=False)
+
+
+def test_all_null_value_column_and_mixed_id_types_from_pandas():
+    frame = pd.DataFrame(
+        {
+            "user_id": [1, "u2"],
+            "note_id": ["n1", 7],
+            "event_type": "click",
+            "timestamp": [10, 11],
+            "value": [None, None],
+        }
+    )
+    out = validate_interactions(frame)
+    assert out["value"].tolist() == [0.0, 0.0]
+    assert out["user_id"].tolist() == ["1", "u2"] and out["note_id"].tolist() == ["n1", "7"]

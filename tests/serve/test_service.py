@@ -98,6 +98,30 @@ def test_coldstart_endpoint(service):
     assert r.status_code == 422
 
 
+def test_live_events_and_notes(service):
+    client, graph = service["client"], service["graph"]
+    notes = [str(n) for n in graph.id_map("note").ids[:3]]
+    events = [{"user_id": "live-user", "note_id": n, "timestamp": 2_000_000_000 + i} for i, n in enumerate(notes)]
+    r = client.post("/events", json={"events": events})
+    assert r.status_code == 200 and r.json()["applied"]["events"] == 3, r.text
+    row = client.post("/recall", json={"users": ["live-user"], "k": 5}).json()["results"][0]
+    assert not row["fallback"] and not {int(n) for n in notes} & set(row["notes"])
+    tag = str(graph.id_map("tag").ids[0])
+    r = client.post("/notes", json={"notes": [{"note_id": 7_000_001, "tags": [tag], "title": "posted a second ago"}]})
+    assert r.status_code == 200 and r.json()["applied"]["notes"] == 1, r.text
+    sim = client.post("/similar", json={"notes": [7_000_001], "k": 3}).json()["results"][0]
+    assert not sim["fallback"] and len(sim["notes"]) == 3
+    r = client.post("/notes/remove", json={"notes": [7_000_001]})
+    assert r.status_code == 200 and r.json()["applied"]["removed"] == 1
+    assert client.post("/similar", json={"notes": [7_000_001], "k": 3}).json()["results"][0]["fallback"]
+    bad = client.post("/events", json={"events": [{"user_id": "u", "note_id": "n", "timestamp": -1}]})
+    assert bad.status_code == 422
+    bad = client.post(
+        "/events", json={"events": [{"user_id": "u", "note_id": "n", "event_type": "teleport", "timestamp": 1}]}
+    )
+    assert bad.status_code == 400 and "teleport" in bad.text
+
+
 @pytest.mark.parametrize(
     ("payload", "status", "message"),
     [

@@ -1,0 +1,225 @@
+"""Live updates of a recall engine: new notes and new events without retraining.
+
+Design
+------
+* **Copy-on-write.** :meth:`RecallEngine.add_notes` and :meth:`RecallEngine.update` return a *new*
+  engine that shares every unchanged array with the old one; the old engine keeps answering
+  exactly as before. A service swaps the new engine in with one reference assignment (the same
+  mechanism as a bundle reload, :mod:`graphrec.serve`), so requests in flight never see half an
+  update and no reader takes a lock.
+* **New events are request-time history kept by the engine.** ``update(interactions)`` appends
+  each user's positive events (notes known to the engine, oldest first) to that user's *delta*;
+  ``recall`` treats a user's delta exactly like ``history=`` given at request time (see
+  :mod:`graphrec.recall.engine`): it feeds the Swing and tag channels, is excluded as seen and is
+  folded into the user's query vector. Users the bundle never saw get a delta too and stop being
+  fallback rows. Popularity grows by one per new (user, note) pair. Events on unknown notes are
+  ignored and counted.
+* **New notes are embedded by the bundle's side-info encoder** (the GNN's inductive encoder: tags,
+  author, text) and join the note id space, the note index, ``similar_notes`` and ``audience`` at
+  once. Note ids are kept sorted (:class:`graphrec.io.IdMap`), so adding notes renumbers note
+  indices: every note-indexed structure is permuted (history and note-tag columns, Swing rows and
+  columns, popularity, deltas), an O(nnz) vectorised pass, and the note index is rebuilt (a flat
+  index is its vectors; IVF/HNSW are rebuilt with their parameters, which is the expensive case).
+  ``remove_notes`` drops notes the same way (deleted posts are never recalled again).
+* **Not updated here:** Swing neighbours (new notes have none until the next batch build) and the
+  users' trained vectors (the fold-in stands in for them). The batch chain's full rebuild stays
+  the way to retrain. Deltas live in memory: persist by rebuilding the bundle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from graphrec.exceptions import InvalidParameterError
+from graphrec.index import AnnIndex
+from graphrec.io.ids import IdMap
+
+if TYPE_CHECKING:
+    from graphrec.recall.engine import RecallEngine
+
+__all__ = ["add_notes", "remove_notes", "update"]
+
+
+def _key(user: Any) -> str:
+    return str(user).strip()
+
+
+def update(engine: RecallEngine, interactions: pd.DataFrame) -> tuple[RecallEngine, dict[str, int]]:
+    """The engine with ``interactions`` applied (see the module docstring) and counts of what was done."""
+    from graphrec.io import DEFAULT_EVENT_WEIGHTS, validate_interactions
+    from graphrec.io.interactions import normalise_event_name
+
+    events = validate_interactions(interactions, source="update events")
+    weights = {normalise_event_name(k): v for k, v in DEFAULT_EVENT_WEIGHTS.items()}
+    positive = events["event_type"].map(lambda e: weights.get(normalise_event_name(str(e)), 0.0) > 0).to_numpy(bool)
+    events = events[positive].sort_values("timestamp", kind="stable")
+    notes = engine.bundle.ids["note"]
+    pos = notes.index(events["note_id"].to_numpy(), missing="ignore")
+    known = pos >= 0
+    delta = dict(engine.delta)
+    users = engine.bundle.ids["user"]
+    history = engine.history_csr
+    popularity = engine.bundle.popularity.copy()
+    new_pairs = 0
+    for user, group in pd.DataFrame({"user": events["user_id"].to_numpy()[known], "note": pos[known]}).groupby(
+        "user", sort=False
+    ):
+        key = _key(user)
+        before = delta.get(key, np.empty(0, dtype=np.int64))
+        row = users.index([user], missing="ignore")[0]
+        stored = history.indices[history.indptr[row] : history.indptr[row + 1]] if row >= 0 else np.empty(0, np.int64)
+        added = group["note"].to_numpy(np.int64)
+        fresh = np.setdiff1d(np.unique(added), np.union1d(stored, before))
+        popularity[fresh] += 1.0
+        new_pairs += int(fresh.size)
+        # Oldest first, each note once, at its latest position.
+        merged = np.concatenate([before, added])
+        _, last = np.unique(merged[::-1], return_index=True)
+        delta[key] = merged[::-1][np.sort(last)][::-1]
+    counts = {
+        "events": int(positive.sum()),
+        "unknown_notes": int((~known).sum()),
+        "users": len({_key(u) for u in events["user_id"].to_numpy()[known]}),
+        "new_pairs": new_pairs,
+    }
+    bundle = replace(engine.bundle, popularity=popularity)
+    return engine.derive(bundle, delta), counts
+
+
+def _permute_columns(m: sp.csr_matrix | None, perm: np.ndarray, n_cols: int) -> sp.csr_matrix | None:
+    if m is None:
+        return None
+    out = sp.csr_matrix((m.data, perm[m.indices], m.indptr), shape=(m.shape[0], n_cols))
+    out.sort_indices()
+    return out
+
+
+def _renumbered(engine: RecallEngine, new_ids: IdMap, keep: np.ndarray, extra: dict[str, Any]) -> RecallEngine:
+    """The engine over note ids ``new_ids``: old note ``i`` (where ``keep[i]``) moves to its new index."""
+    b = engine.bundle
+    old_ids = b.ids["note"]
+    n_new = len(new_ids)
+    perm = np.full(len(old_ids), -1, dtype=np.int64)
+    perm[keep] = new_ids.index(old_ids.ids[keep])
+
+    def drop(m: sp.csr_matrix | None) -> sp.csr_matrix | None:
+        """Columns of removed notes out, the rest renumbered."""
+        if m is None:
+            return None
+        coo = m.tocoo()
+        ok = perm[coo.col] >= 0
+        return sp.csr_matrix((coo.data[ok], (coo.row[ok], perm[coo.col[ok]])), shape=(m.shape[0], n_new))
+
+    full = bool(keep.all())
+    history = _permute_columns(engine.history_csr, perm, n_new) if full else drop(engine.history_csr)
+    authored = (
+        (_permute_columns(b.authored, perm, n_new) if full else drop(b.authored)) if b.authored is not None else None
+    )
+    emb = np.zeros((n_new, b.embeddings["note"].shape[1]), dtype=np.float32)
+    emb[perm[keep]] = b.embeddings["note"][keep]
+    popularity = np.zeros(n_new, dtype=np.float32)
+    popularity[perm[keep]] = b.popularity[keep]
+    note_tags = None
+    if b.note_tags is not None:
+        nt = b.note_tags.tocoo()
+        ok = perm[nt.row] >= 0
+        note_tags = sp.csr_matrix((nt.data[ok], (perm[nt.row[ok]], nt.col[ok])), shape=(n_new, nt.shape[1]))
+    similar = None
+    if b.similar is not None:
+        s = b.similar.tocoo()
+        ok = (perm[s.row] >= 0) & (perm[s.col] >= 0)
+        similar = sp.csr_matrix((s.data[ok], (perm[s.row[ok]], perm[s.col[ok]])), shape=(n_new, n_new))
+    for name, rows, values in extra.get("rows", []):
+        if name == "embedding":
+            emb[rows] = values
+        elif name == "note_tags" and note_tags is not None:
+            note_tags = (note_tags + values).tocsr()
+    index = b.indexes["note"]
+    note_index = AnnIndex.build(emb, index.params, kind=index.kind)
+    delta = {}
+    for key, notes in engine.delta.items():
+        moved = perm[notes]
+        moved = moved[moved >= 0]
+        if moved.size:
+            delta[key] = moved
+    bundle = replace(
+        b,
+        ids={**b.ids, "note": new_ids},
+        embeddings={**b.embeddings, "note": emb},
+        indexes={**b.indexes, "note": note_index},
+        history=history,
+        popularity=popularity,
+        similar=similar,
+        note_tags=note_tags,
+        authored=authored,
+    )
+    return engine.derive(bundle, delta)
+
+
+def add_notes(engine: RecallEngine, notes: pd.DataFrame) -> tuple[RecallEngine, dict[str, int]]:
+    """The engine with new ``notes`` (a side-info table) embedded and indexed (see the module docstring)."""
+    from graphrec.io import validate_notes
+    from graphrec.model.side_info import side_info_for_encoder
+
+    b = engine.bundle
+    if b.encoder is None:
+        raise InvalidParameterError(
+            "add_notes needs a bundle with a note encoder (encoder.npz, from a GNN with side-info)"
+        )
+    frame = validate_notes(notes, source="new notes")
+    if frame.empty:
+        return engine, {"notes": 0, "fallback": 0, "unknown_tags": 0, "unknown_authors": 0}
+    ids = frame["note_id"].to_numpy()
+    known = b.ids["note"].index(ids, missing="ignore") >= 0
+    if known.any():
+        shown = ", ".join(map(repr, ids[known][:3].tolist()))
+        raise InvalidParameterError(f"new notes: {int(known.sum())} id(s) are already in the engine ({shown})")
+    side, stats = side_info_for_encoder(frame, b.encoder, users=b.ids["user"], tags=b.ids.get("tag"))
+    vectors = b.encoder(side)
+    try:
+        new_ids = IdMap.from_values(b.ids["note"].ids, ids)
+    except InvalidParameterError as exc:  # e.g. text ids added to an integer id space are fine; repeats are not
+        raise InvalidParameterError(f"new notes: {exc}") from None
+    if new_ids.is_int != b.ids["note"].is_int:
+        raise InvalidParameterError(
+            "new notes: their ids are text but the bundle's note ids are integers (or the reverse); "
+            "use ids of the same kind"
+        )
+    rows = new_ids.index(ids)
+    extra: dict[str, Any] = {"rows": [("embedding", rows, vectors)]}
+    if b.note_tags is not None and side.tags is not None:
+        t = sp.csr_matrix(side.tags).tocoo()
+        extra["rows"].append(
+            (
+                "note_tags",
+                None,
+                sp.csr_matrix(
+                    (np.ones(t.nnz, np.float32), (rows[t.row], t.col)), shape=(len(new_ids), b.note_tags.shape[1])
+                ),
+            )
+        )
+    keep = np.ones(len(b.ids["note"]), dtype=bool)
+    counts = {"notes": len(ids), "fallback": int((~side.usable()).sum()), **stats}
+    return _renumbered(engine, new_ids, keep, extra), counts
+
+
+def remove_notes(engine: RecallEngine, note_ids: Any) -> tuple[RecallEngine, dict[str, int]]:
+    """The engine without ``note_ids`` (deleted posts): never recalled, no longer anyone's history."""
+    b = engine.bundle
+    pos = b.ids["note"].index(
+        np.asarray(list(note_ids), dtype=object if not b.ids["note"].is_int else None), missing="ignore"
+    )
+    gone = np.unique(pos[pos >= 0])
+    if gone.size == 0:
+        return engine, {"removed": 0, "unknown": int((pos < 0).sum())}
+    if gone.size == len(b.ids["note"]):
+        raise InvalidParameterError("remove_notes would remove every note; rebuild the bundle instead")
+    keep = np.ones(len(b.ids["note"]), dtype=bool)
+    keep[gone] = False
+    new_ids = IdMap(b.ids["note"].ids[keep])
+    return _renumbered(engine, new_ids, keep, {}), {"removed": int(gone.size), "unknown": int((pos < 0).sum())}

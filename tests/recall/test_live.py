@@ -1,0 +1,93 @@
+"""Live updates: new events and notes without retraining, checked against request-time history
+(the rule they follow) and against the engine they came from."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from _helpers import write_encoder_bundle
+
+from graphrec.exceptions import InvalidParameterError
+from graphrec.graph import build_graph
+from graphrec.recall import RecallEngine
+
+
+@pytest.fixture(scope="module")
+def engine(small_tables, tmp_path_factory):
+    interactions, notes = small_tables
+    path = tmp_path_factory.mktemp("live") / "bundle"
+    write_encoder_bundle(path, build_graph(interactions, notes), interactions)
+    return RecallEngine.load(path)
+
+
+def _events(user, notes, start=2_000_000_000):
+    return pd.DataFrame(
+        {"user_id": user, "note_id": notes, "event_type": "click", "timestamp": np.arange(len(notes)) + start}
+    )
+
+
+def test_update_equals_request_time_history(engine):
+    note_ids = engine.bundle.ids["note"].ids
+    clicks = [note_ids[5], note_ids[9], note_ids[11]]
+    known = str(engine.known_users()[3])
+    events = pd.concat([_events("brand-new", [*clicks, "no-such-note"]), _events(known, clicks)])
+    live = engine.update(events)
+    assert live.last_update == {"events": 7, "unknown_notes": 1, "users": 2, "new_pairs": live.last_update["new_pairs"]}
+    for user in ("brand-new", known):
+        got = live.recall([user], k=20)
+        want = engine.recall([user], k=20, history=[clicks])
+        np.testing.assert_array_equal(got.ids, want.ids)
+        np.testing.assert_array_equal(got.channels, want.channels)
+        assert not got.fallback[0]
+    pop = engine.bundle.popularity
+    assert (live.bundle.popularity - pop).sum() == live.last_update["new_pairs"] >= 3
+    # Copy-on-write: the engine it came from is unchanged.
+    assert engine.recall(["brand-new"], k=5).fallback[0] and not engine.delta
+    # A later update appends; a repeated note moves to its latest position.
+    again = live.update(_events("brand-new", [clicks[0]], start=2_100_000_000))
+    assert (
+        again.delta["brand-new"].tolist() == engine.bundle.ids["note"].index([clicks[1], clicks[2], clicks[0]]).tolist()
+    )
+
+
+def test_add_and_remove_notes(engine, small_tables):
+    _, notes = small_tables
+    template = notes.iloc[:3]
+    new = template.assign(note_id=[9_000_001, 9_000_002, 9_000_003])
+    users = list(engine.known_users()[:5])
+    live = engine.add_notes(new)
+    assert live.last_update["notes"] == 3 and len(live.bundle.ids["note"]) == len(engine.bundle.ids["note"]) + 3
+    # Embedded by the bundle's encoder: a new note's vector equals its template's encoding.
+    from graphrec.model.side_info import side_info_for_encoder
+
+    b = engine.bundle
+    side, _ = side_info_for_encoder(new, b.encoder, users=b.ids["user"], tags=b.ids.get("tag"))
+    rows = live.bundle.ids["note"].index(new["note_id"])
+    np.testing.assert_allclose(live.bundle.embeddings["note"][rows], b.encoder(side), rtol=1e-6)
+    sim = live.similar_notes([9_000_001], k=5)
+    assert not sim.fallback[0] and (sim.ids[0] != live.sentinel).all()
+    aud = live.audience([9_000_002], k=3)
+    assert not aud.fallback[0] and aud.ids.shape == (1, 3)
+    # Removing them again gives back the original engine's answers exactly (the renumbering is exact).
+    back = live.remove_notes([9_000_001, 9_000_002, 9_000_003, 123456789])
+    assert back.last_update == {"removed": 3, "unknown": 1}
+    np.testing.assert_array_equal(back.recall(users, k=20).ids, engine.recall(users, k=20).ids)
+    first = [b.ids["note"].ids[0]]
+    np.testing.assert_array_equal(back.similar_notes(first, k=10).ids, engine.similar_notes(first, k=10).ids)
+    # A removed note is never recalled, even from someone's history or the delta.
+    gone = b.ids["note"].ids[0]
+    without = engine.update(_events("u-new", [gone, b.ids["note"].ids[1]])).remove_notes([gone])
+    assert gone not in without.recall([*users, "u-new"], k=50, exclude_seen=False).ids
+    assert without.delta["u-new"].size == 1
+
+
+def test_live_update_errors(engine, small_tables):
+    _, notes = small_tables
+    with pytest.raises(InvalidParameterError, match="already in the engine"):
+        engine.add_notes(notes.iloc[:1])
+    with pytest.raises(InvalidParameterError, match="same kind"):
+        engine.add_notes(notes.iloc[:1].assign(note_id=["text-id"]))
+    plain = RecallEngine(engine.bundle.__class__(**{**engine.bundle.__dict__, "encoder": None}))
+    with pytest.raises(InvalidParameterError, match="needs a bundle with a note encoder"):
+        plain.add_notes(notes.iloc[:1].assign(note_id=[9_999_999]))
