@@ -66,14 +66,16 @@ def update(engine: RecallEngine, interactions: pd.DataFrame) -> tuple[RecallEngi
     history = engine.history_csr
     popularity = engine.bundle.popularity.copy()
     new_pairs = 0
-    for user, group in pd.DataFrame({"user": events["user_id"].to_numpy()[known], "note": pos[known]}).groupby(
-        "user", sort=False
-    ):
+    frame = pd.DataFrame({"user": events["user_id"].to_numpy()[known], "note": pos[known]})
+    groups = frame.groupby("user", sort=False).indices  # user -> row positions, in time order
+    names = list(groups)
+    rows = users.index(np.asarray(names, dtype=object if not users.is_int else None), missing="ignore") if names else []
+    note_col = frame["note"].to_numpy(np.int64)
+    for user, row in zip(names, rows, strict=True):
         key = _key(user)
         before = delta.get(key, np.empty(0, dtype=np.int64))
-        row = users.index([user], missing="ignore")[0]
         stored = history.indices[history.indptr[row] : history.indptr[row + 1]] if row >= 0 else np.empty(0, np.int64)
-        added = group["note"].to_numpy(np.int64)
+        added = note_col[groups[user]]
         fresh = np.setdiff1d(np.unique(added), np.union1d(stored, before))
         popularity[fresh] += 1.0
         new_pairs += int(fresh.size)
