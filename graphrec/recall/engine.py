@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from graphrec._topk import topk_rows
 from graphrec._validation import check_float, check_int
 from graphrec.exceptions import InvalidParameterError
 from graphrec.index.bundle import Bundle, load_bundle
@@ -155,12 +156,11 @@ def _as_id_list(values: Any, what: str) -> np.ndarray:
 
 def _top(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and values of the ``n`` largest finite scores, best first, ties to the smaller index."""
-    finite = np.flatnonzero(np.isfinite(scores) & (scores > -np.inf))
-    if finite.size == 0:
+    if n <= 0 or scores.size == 0:
         return np.empty(0, dtype=np.int64), np.empty(0)
-    vals = scores[finite]
-    order = np.lexsort((finite, -vals))[:n]
-    return finite[order], vals[order]
+    idx, vals = topk_rows(np.asarray(scores, dtype=np.float64)[None, :], min(n, scores.size))
+    keep = idx[0] >= 0
+    return idx[0][keep], vals[0][keep]
 
 
 class RecallEngine:
@@ -191,6 +191,7 @@ class RecallEngine:
         self._history = bundle.history.tocsr()
         self._history.sort_indices()
         self._pop_order, _ = _top(bundle.popularity.astype(np.float64), len(self._notes))
+        self._popularity_boost = 1.0 + np.log1p(bundle.popularity.astype(np.float64))
         self._max_seen = int(min(np.diff(self._history.indptr).max(initial=0), self.config.seen_cap))
 
     @classmethod
@@ -269,7 +270,7 @@ class RecallEngine:
         interest = self._profile(recent, nt)
         if nt is None or interest is None or interest.sum() <= 0:
             return np.empty(0, dtype=np.int64), np.empty(0)
-        scores = (nt @ (interest / interest.sum())) * (1.0 + np.log1p(self.bundle.popularity))
+        scores = (nt @ (interest / interest.sum())) * self._popularity_boost
         scores = np.where(scores > 0, scores, -np.inf)
         scores[seen] = -np.inf
         return _top(scores, n)
