@@ -69,7 +69,11 @@ def update(engine: RecallEngine, interactions: pd.DataFrame) -> tuple[RecallEngi
     frame = pd.DataFrame({"user": events["user_id"].to_numpy()[known], "note": pos[known]})
     groups = frame.groupby("user", sort=False).indices  # user -> row positions, in time order
     names = list(groups)
-    rows = users.index(np.asarray(names, dtype=object if not users.is_int else None), missing="ignore") if names else []
+    rows: np.ndarray = (
+        users.index(np.asarray(names, dtype=object if not users.is_int else None), missing="ignore")
+        if names
+        else np.empty(0, dtype=np.int64)
+    )
     note_col = frame["note"].to_numpy(np.int64)
     for user, row in zip(names, rows, strict=True):
         key = _key(user)
