@@ -36,12 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _measure import machine, write_json
 
 from graphrec._table import format_table
-from graphrec.graph import AUTHORED, ENGAGES, HAS_TAG, build_graph, recency_matrix
-from graphrec.index import write_bundle
+from graphrec.graph import build_graph
 from graphrec.io import read_interactions, read_notes
+from graphrec.jobs.bundle import bundle_from_model
 from graphrec.model import GNNConfig, GNNRecommender, side_info_from_graph
 from graphrec.recall import RecallEngine
-from graphrec.weights import swing
 
 K = 20
 
@@ -51,17 +50,7 @@ def build_engine(frame: pd.DataFrame, notes: pd.DataFrame, cfg: GNNConfig, out: 
     seen = notes[notes["note_id"].isin(frame["note_id"].unique())]
     graph = build_graph(frame, seen)
     model = GNNRecommender(cfg, show_progress=False).fit(graph, side_info_from_graph(graph))
-    ids = {t: graph.id_map(t) for t in graph.node_types}
-    write_bundle(
-        out,
-        ids=ids,
-        embeddings={"user": model.user_embeddings_, "note": model.note_embeddings_},
-        history=recency_matrix(frame, ids["user"], ids["note"]),
-        similar=swing(graph.relation(ENGAGES), top_k=100),
-        note_tags=graph.relation(HAS_TAG),
-        authored=graph.relation(AUTHORED) if graph.has_relation(AUTHORED) else None,
-        encoder=model.note_encoder(),
-    )
+    bundle_from_model(graph, model, frame, out, swing_top_k=100)
     return RecallEngine.load(out)
 
 

@@ -21,19 +21,9 @@ def tiny_interactions() -> pd.DataFrame:
 def write_encoder_bundle(path, graph, interactions):
     """A bundle from a tiny GNN with a note encoder (what cold start needs), for service and
     reliability tests; returns the id maps."""
-    from graphrec.graph import AUTHORED, HAS_TAG, recency_matrix
-    from graphrec.index import write_bundle
+    from graphrec.jobs.bundle import bundle_from_model
     from graphrec.model import GNNRecommender, side_info_from_graph
 
     model = GNNRecommender(dim=8, epochs=1, batch_size=512, show_progress=False).fit(graph, side_info_from_graph(graph))
-    ids = {t: graph.id_map(t) for t in graph.node_types}
-    write_bundle(
-        path,
-        ids=ids,
-        embeddings={"user": model.user_embeddings_, "note": model.note_embeddings_},
-        history=recency_matrix(interactions, ids["user"], ids["note"]),
-        note_tags=graph.relation(HAS_TAG),
-        authored=graph.relation(AUTHORED) if graph.has_relation(AUTHORED) else None,
-        encoder=model.note_encoder(),
-    )
-    return ids
+    bundle_from_model(graph, model, interactions, path)
+    return {t: graph.id_map(t) for t in graph.node_types}

@@ -14,13 +14,13 @@ from typing import Any
 
 import pandas as pd
 
-from graphrec.graph import ENGAGES, HAS_TAG, HeteroGraph, build_graph, recency_matrix
+from graphrec.graph import AUTHORED, ENGAGES, HAS_TAG, HeteroGraph, build_graph, recency_matrix
 from graphrec.index import write_bundle
 from graphrec.io import read_interactions, read_notes
 from graphrec.model import PureSVD, tag_embeddings
 from graphrec.weights import swing
 
-__all__ = ["BundleConfig", "bundle_from_graph", "run"]
+__all__ = ["BundleConfig", "bundle_from_graph", "bundle_from_model", "run"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,32 @@ def bundle_from_graph(
         similar=swing(engages, top_k=swing_top_k),
         note_tags=note_tags,
         config={"embeddings": "puresvd", "dim": dim, "swing_top_k": swing_top_k, **(config or {})},
+    )
+
+
+def bundle_from_model(
+    graph: HeteroGraph,
+    model: Any,
+    interactions: pd.DataFrame,
+    out: str | Path,
+    *,
+    swing_top_k: int | None = None,
+    config: dict[str, Any] | None = None,
+) -> Path:
+    """Write the bundle of a fitted :class:`graphrec.model.GNNRecommender` over ``graph``: its user
+    and note embeddings, its side-info encoder (so cold start and ``add_notes`` work), history,
+    note tags, authorship and, with ``swing_top_k``, Swing neighbours."""
+    ids = {t: graph.id_map(t) for t in graph.node_types}
+    return write_bundle(
+        out,
+        ids=ids,
+        embeddings={"user": model.user_embeddings_, "note": model.note_embeddings_},
+        history=recency_matrix(interactions, ids["user"], ids["note"]),
+        similar=swing(graph.relation(ENGAGES), top_k=swing_top_k) if swing_top_k else None,
+        note_tags=graph.relation(HAS_TAG) if graph.has_relation(HAS_TAG) else None,
+        authored=graph.relation(AUTHORED) if graph.has_relation(AUTHORED) else None,
+        encoder=model.note_encoder() if model.encodes_new_notes_ else None,
+        config={"embeddings": "gnn", **(config or {})},
     )
 
 
