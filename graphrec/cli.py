@@ -11,6 +11,7 @@ Subcommands
 ``synth``        write a synthetic UGC dataset (parquet interactions, JSONL notes, CSV users)
 ``coldstart``    first audiences (seed users) for new notes from a bundle with a note encoder
 ``serve``        the recall service over HTTP/JSON (:mod:`graphrec.serve`)
+``refresh``      new events and notes into a bundle without retraining (:mod:`graphrec.recall.live`)
 
 Errors graphrec raises on purpose print as one line on stderr with exit status 2.
 """
@@ -200,6 +201,32 @@ def _cmd_coldstart(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_refresh(args: argparse.Namespace) -> int:
+    from graphrec._atomic import check_output_directory
+    from graphrec.index.bundle import BUNDLE_KIND
+    from graphrec.io import read_interactions, read_notes
+    from graphrec.recall import RecallEngine
+
+    if not args.interactions and not args.notes:
+        raise InvalidParameterError("give --interactions and/or --notes: nothing to refresh")
+    out = Path(args.out or args.bundle)
+    check_output_directory(out, BUNDLE_KIND)
+    engine = RecallEngine.load(args.bundle)
+    report = []
+    if args.notes:
+        engine = engine.add_notes(read_notes(args.notes))
+        report.append(f"{engine.last_update['notes']:,} new notes ({engine.last_update['fallback']} without side-info)")
+    if args.interactions:
+        engine = engine.update(read_interactions(args.interactions))
+        u = engine.last_update
+        report.append(
+            f"{u['events']:,} events from {u['users']:,} users ({u['unknown_notes']:,} on unknown notes ignored)"
+        )
+    engine.save(out)
+    print(f"refreshed {out}: {'; '.join(report)}")
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     import os
 
@@ -334,6 +361,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=int, required=True, help="users per note")
     p.add_argument("--out", required=True, help="note_id, user_id, score, round, fallback (.csv or .parquet)")
     p.set_defaults(func=_cmd_coldstart)
+
+    p = sub.add_parser("refresh", help="apply new events and notes to a bundle without retraining (live updates)")
+    p.add_argument("--bundle", required=True, help="bundle directory (updated in place unless --out)")
+    p.add_argument("--interactions", help="new events (.parquet, .csv, .jsonl)")
+    p.add_argument("--notes", help="new notes' side-info (needs a bundle with a note encoder)")
+    p.add_argument("--out", help="write the refreshed bundle here instead")
+    p.set_defaults(func=_cmd_refresh)
 
     p = sub.add_parser("serve", help="serve recall over HTTP/JSON from a bundle (FastAPI + uvicorn)")
     p.add_argument("--bundle", required=True, help="bundle directory")

@@ -14,6 +14,8 @@ Layout
 ``authored.npz``    user x note CSR of who wrote which note, optional (cold start's author feature)
 ``encoder.npz``     the GNN's side-info encoder (:class:`graphrec.model.NoteEncoder`), optional;
                     with it :class:`graphrec.coldstart.ColdStart` can embed brand-new notes
+``delta.npz``       live events since the model was trained (user ids + note indices, oldest
+                    first), optional; written by ``RecallEngine.save`` / ``graphrec refresh``
 
 :func:`write_bundle` builds it in a temporary directory and swaps it in whole, so readers never
 see a half-written bundle. :func:`load_bundle` checks the format version and every checksum and
@@ -48,7 +50,7 @@ from graphrec._manifest import (
 )
 from graphrec.exceptions import ArtifactError, InvalidParameterError
 from graphrec.index.ann import AnnIndex, IndexParams
-from graphrec.io.ids import IdMap, ids_to_arrays, read_id_maps
+from graphrec.io.ids import IdMap, ids_from_arrays, ids_to_arrays, read_id_maps
 from graphrec.model.encoder import NoteEncoder
 
 __all__ = ["BUNDLE_FORMAT_VERSION", "BUNDLE_KIND", "Bundle", "load_bundle", "write_bundle"]
@@ -71,6 +73,9 @@ class Bundle:
     manifest: dict[str, Any] = field(default_factory=dict)
     authored: sp.csr_matrix | None = None
     encoder: NoteEncoder | None = None
+    #: Events since the bundle's model was trained, per user id: note indices, oldest first
+    #: (:mod:`graphrec.recall.live`); empty for a freshly built bundle.
+    delta: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _save_csr(path: Path, m: sp.csr_matrix) -> None:
@@ -93,6 +98,7 @@ def write_bundle(
     note_tags: sp.spmatrix | None = None,
     authored: sp.spmatrix | None = None,
     encoder: NoteEncoder | None = None,
+    delta: Mapping[str, np.ndarray] | None = None,
     index_params: Mapping[str, IndexParams] | None = None,
     config: Mapping[str, Any] | None = None,
 ) -> Path:
@@ -114,6 +120,8 @@ def write_bundle(
         Who wrote which note.
     encoder : NoteEncoder, optional
         Side-info encoder for new notes; its user/tag tables must match the bundle's counts.
+    delta : mapping of user id to note indices, optional
+        Live events kept since the model was trained (:meth:`graphrec.recall.RecallEngine.save`).
     index_params : mapping of node type to IndexParams, optional
     config : mapping, optional
         JSON-serialisable description of what made the bundle (hashed into the manifest).
@@ -179,6 +187,19 @@ def write_bundle(
                 raise InvalidParameterError("the encoder's user/tag tables do not match the bundle's ids")
             encoder.save(tmp / "encoder.npz")
             optional["encoder"] = "encoder.npz"
+        if delta:
+            keys = sorted(delta)
+            rows = [np.asarray(delta[k], dtype=np.int64) for k in keys]
+            flat = np.concatenate(rows) if rows else np.empty(0, np.int64)
+            if flat.size and (flat.min() < 0 or flat.max() >= n_notes):
+                raise InvalidParameterError("delta holds note indices outside the bundle's notes")
+            np.savez(
+                tmp / "delta.npz",
+                **ids_to_arrays("users", IdMap(np.array(keys, dtype=object))),  # type: ignore[arg-type]
+                indptr=np.concatenate([[0], np.cumsum([r.size for r in rows])]).astype(np.int64),
+                indices=flat,
+            )
+            optional["delta"] = "delta.npz"
         from graphrec import __version__
 
         files = sorted(p.name for p in tmp.iterdir())
@@ -266,4 +287,30 @@ def _bundle_from_manifest(root: Path, manifest: dict[str, Any]) -> Bundle:
             raise ArtifactError(f"{root / _MANIFEST}: index {t!r} has no embeddings")
         params = IndexParams(**info["params"])
         indexes[t] = AnnIndex.load(index_file, embs[t], params, info["kind"])
-    return Bundle(ids, embs, indexes, history, popularity, similar, note_tags, manifest, authored, encoder)
+    delta = _load_delta(file("delta.npz"), n_notes) if "delta" in optional else {}
+    return Bundle(ids, embs, indexes, history, popularity, similar, note_tags, manifest, authored, encoder, delta)
+
+
+def _load_delta(path: Path, n_notes: int) -> dict[str, np.ndarray]:
+    """The live events stored by :func:`write_bundle` (rows keep their order: oldest first)."""
+    arrays = load_npz(path)
+    try:
+        users = ids_from_arrays(arrays, "users")
+    except InvalidParameterError as exc:
+        raise ArtifactError(f"{path}: {exc}") from None
+    indptr, indices = arrays.get("indptr"), arrays.get("indices")
+    if indptr is None or indices is None or indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":
+        raise ArtifactError(f"{path}: needs integer indptr and indices")
+    if (
+        indptr.ndim != 1
+        or indices.ndim != 1
+        or indptr.size != len(users) + 1
+        or indptr[0] != 0
+        or indptr[-1] != indices.size
+        or (np.diff(indptr) < 0).any()
+    ):
+        raise ArtifactError(f"{path}: indptr does not describe {len(users)} rows of {indices.size} notes")
+    if indices.size and (indices.min() < 0 or indices.max() >= n_notes):
+        raise ArtifactError(f"{path}: a note index is outside 0..{n_notes - 1}")
+    idx = indices.astype(np.int64)
+    return {str(u): idx[indptr[i] : indptr[i + 1]] for i, u in enumerate(users.ids.tolist())}

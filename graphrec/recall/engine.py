@@ -46,6 +46,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -182,7 +183,7 @@ class RecallEngine:
         self.config.validate()
         #: Events since the bundle was built, per user id (note indices, oldest first); see
         #: :mod:`graphrec.recall.live`. Served like request-time history.
-        self.delta: dict[str, np.ndarray] = dict(delta or {})
+        self.delta: dict[str, np.ndarray] = dict(bundle.delta if delta is None else delta)
         #: Counts of the update that made this engine (``add_notes``/``update``/``remove_notes``).
         self.last_update: dict[str, int] = {}
         self._users = bundle.ids["user"]
@@ -207,6 +208,28 @@ class RecallEngine:
     def derive(self, bundle: Bundle, delta: Mapping[str, np.ndarray]) -> RecallEngine:
         """A new engine over ``bundle`` with ``delta``, sharing this one's channel configuration."""
         return RecallEngine(bundle, self.config, delta=delta)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write this engine, live updates included, as a bundle at ``path`` (atomically; the same
+        directory it was loaded from is fine): new notes, popularity and the events kept since
+        training (``delta.npz``), so a restart loses nothing."""
+        from graphrec.index import write_bundle
+
+        b = self.bundle
+        return write_bundle(
+            path,
+            ids=b.ids,
+            embeddings=b.embeddings,
+            history=self._history,
+            popularity=b.popularity,
+            similar=b.similar,
+            note_tags=b.note_tags,
+            authored=b.authored,
+            encoder=b.encoder,
+            delta=self.delta,
+            index_params={t: ix.params for t, ix in b.indexes.items()},
+            config={**b.manifest.get("config", {}), "live_updates": {"users_with_events": len(self.delta)}},
+        )
 
     def add_notes(self, notes: Any) -> RecallEngine:
         """A new engine in which ``notes`` (a side-info table) are recallable (:mod:`graphrec.recall.live`)."""

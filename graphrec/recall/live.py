@@ -23,7 +23,8 @@ Design
   ``remove_notes`` drops notes the same way (deleted posts are never recalled again).
 * **Not updated here:** Swing neighbours (new notes have none until the next batch build) and the
   users' trained vectors (the fold-in stands in for them). The batch chain's full rebuild stays
-  the way to retrain. Deltas live in memory: persist by rebuilding the bundle.
+  the way to retrain. :meth:`RecallEngine.save` (``graphrec refresh``) writes an updated engine as
+  a bundle, its deltas in ``delta.npz``, atomically, so a restart or a reload loses nothing.
 """
 
 from __future__ import annotations

@@ -27,8 +27,9 @@ use per bundle version), ``POST /events`` (interactions since the build), ``POST
 
 Live updates (:mod:`graphrec.recall.live`) are copy-on-write like reloads: the update builds a new
 engine beside the live one and swaps the reference, writers taking turns under one lock, so reads
-never wait. They live in memory: a reload (or a restart) serves the bundle as built, and the
-batch chain's rebuild is what folds events into the model.
+never wait. They live in memory until saved: ``graphrec refresh`` (or ``RecallEngine.save``)
+writes them into the bundle, which a reload or ``--watch`` then serves; the batch chain's rebuild
+is what folds events into the model.
 """
 
 from __future__ import annotations

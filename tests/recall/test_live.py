@@ -91,3 +91,29 @@ def test_live_update_errors(engine, small_tables):
     plain = RecallEngine(engine.bundle.__class__(**{**engine.bundle.__dict__, "encoder": None}))
     with pytest.raises(InvalidParameterError, match="needs a bundle with a note encoder"):
         plain.add_notes(notes.iloc[:1].assign(note_id=[9_999_999]))
+
+
+def test_saved_live_engine_and_graphrec_refresh(engine, small_tables, tmp_path):
+    from graphrec.cli import main
+
+    _, notes = small_tables
+    note_ids = engine.bundle.ids["note"].ids
+    events = _events("fresh-user", [note_ids[2], note_ids[7]])
+    new = notes.iloc[:2].assign(note_id=[8_000_001, 8_000_002])
+    live = engine.add_notes(new).update(events)
+    live.save(tmp_path / "saved")
+    back = RecallEngine.load(tmp_path / "saved")  # a restart loses nothing
+    assert {k: v.tolist() for k, v in back.delta.items()} == {k: v.tolist() for k, v in live.delta.items()}
+    users = ["fresh-user", *map(str, engine.known_users()[:3])]
+    np.testing.assert_array_equal(back.recall(users, k=20).ids, live.recall(users, k=20).ids)
+    np.testing.assert_array_equal(back.similar_notes([8_000_001], k=5).ids, live.similar_notes([8_000_001], k=5).ids)
+    # The same from the shell, in place.
+    events.to_csv(tmp_path / "events.csv", index=False)
+    new.assign(tags=new["tags"].map(list)).to_json(tmp_path / "new.jsonl", orient="records", lines=True)
+    bundle = tmp_path / "in-place"
+    engine.save(bundle)
+    args = ["refresh", "--bundle", str(bundle), "--interactions", str(tmp_path / "events.csv")]
+    assert main([*args, "--notes", str(tmp_path / "new.jsonl")]) == 0
+    refreshed = RecallEngine.load(bundle)
+    np.testing.assert_array_equal(refreshed.recall(users, k=20).ids, live.recall(users, k=20).ids)
+    assert main(["refresh", "--bundle", str(bundle)]) == 2

@@ -212,6 +212,19 @@ def npz_header_claims_terabytes(d: Path, w: World) -> list[str]:
     return _recall(b, w)
 
 
+def delta_note_out_of_range(d: Path, w: World) -> list[str]:
+    from graphrec.recall import RecallEngine
+
+    engine = RecallEngine.load(w.bundle)
+    note = engine.bundle.ids["note"].ids[0]
+    events = pd.DataFrame(
+        {"user_id": ["live"], "note_id": [note], "event_type": ["click"], "timestamp": [1_700_000_000]}
+    )
+    engine.update(events).save(d / "b")
+    rewrite_npz(d / "b", "delta.npz", lambda a: {**a, "indices": a["indices"] + 10**6})
+    return _recall(d / "b", w)
+
+
 def ids_not_a_zip(d: Path, w: World) -> list[str]:
     b = _bundle_copy(d, w)
     (b / "ids.npz").write_bytes(b"PK\x03\x04 this is not a zip archive at all")
@@ -486,6 +499,7 @@ CASES = [
         2,
         r"embeddings.npz: unreadable \(ValueError: member 'note.npy' claims more data",
     ),
+    Case("delta-note-out-of-range", delta_note_out_of_range, 2, r"delta.npz: a note index is outside"),
     Case("ids-not-a-zip", ids_not_a_zip, 2, r"ids.npz: unreadable \(BadZipFile"),
     Case("truncated-history", truncated_history, 2, r"history.npz: checksum mismatch"),
     Case("graph-relation-absolute-path", graph_relation_absolute_path, 2, r"points outside the artifact directory"),
