@@ -15,7 +15,7 @@ Design
   never sees half a bundle.
 * **Errors:** malformed JSON and out-of-range fields are 422 with the field named (FastAPI);
   anything graphrec refuses (unknown channel, over-long id) is 400 with its one-line message;
-  bodies over ``max_body_bytes`` are 413. ``k`` is capped at
+  bodies over ``max_body_bytes`` are 413, whether announced by Content-Length or streamed chunked. ``k`` is capped at
   :data:`graphrec.recall.engine.MAX_K`; a request holds at most ``MAX_QUERIES`` users or notes.
 
 Endpoints: ``POST /recall`` (users, ``k``, optional request-time ``history``), ``POST /similar``

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -90,6 +91,49 @@ class AddNotesRequest(BaseModel):
 class RemoveNotesRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     notes: list[Id] = Field(min_length=1, max_length=10_000)
+
+
+class _BodyLimit:
+    """ASGI middleware: a body streamed without Content-Length (chunked) is cut at ``limit`` bytes
+    with a 413; the application's own answer to the truncated request is dropped."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        seen, responded = 0, False
+
+        async def guarded_send(message: Any) -> None:
+            if not responded:
+                await send(message)
+
+        async def limited() -> Any:
+            nonlocal seen, responded
+            message = await receive()
+            if message["type"] == "http.request" and not responded:
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    responded = True
+                    body = json.dumps({"detail": f"request body over {self.limit} bytes"}).encode()
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": 413,
+                            "headers": [(b"content-type", b"application/json")],
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": body})
+                    return {"type": "http.disconnect"}
+            return message
+
+        try:
+            await self.app(scope, limited, guarded_send)
+        except Exception:
+            if not responded:
+                raise
 
 
 class EngineHolder:
@@ -182,6 +226,7 @@ def create_app(
     reloads = Counter("graphrec_reloads", "Bundle reloads by outcome", ["outcome"], registry=registry)
     app = FastAPI(title="graphrec recall", description="Recall over a graphrec serving bundle.")
     app.state.holder = holder
+    app.add_middleware(_BodyLimit, limit=max_body_bytes)
 
     @app.middleware("http")
     async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

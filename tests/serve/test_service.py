@@ -147,6 +147,15 @@ def test_malformed_and_oversized_bodies(service):
     assert r.status_code == 422 and "JSON" in r.text
     r = client.post("/recall", content=b"[" + b"1," * 600_000 + b"1]", headers={"content-type": "application/json"})
     assert r.status_code == 413 and "request body over" in r.text
+
+    def chunks():  # streamed without Content-Length: the limit still holds
+        yield b'{"users": ["'
+        for _ in range(40):
+            yield b"x" * 50_000
+        yield b'"], "k": 5}'
+
+    r = client.post("/recall", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "request body over" in r.text
     assert client.get("/health").status_code == 200  # still serving
 
 
