@@ -27,8 +27,9 @@ import scipy.sparse as sp
 from graphrec.coldstart.audience import Boosts, ColdStart
 from graphrec.coldstart.tuning import tune_boosts, tune_lookalike
 from graphrec.evaluate.coldstart import audience_metrics, baseline_audiences, simulate_rounds
-from graphrec.evaluate.splits import cold_note_split, engaged_mask
+from graphrec.evaluate.splits import cold_note_split
 from graphrec.graph import AUTHORED, HAS_TAG, HeteroGraph, build_graph, recency_matrix
+from graphrec.io.interactions import engaged_mask
 from graphrec.model.gnn import GNNConfig, GNNRecommender
 from graphrec.model.side_info import SideInfo, encode_texts, note_texts, side_info_for_notes, side_info_from_graph
 

@@ -19,9 +19,9 @@ from graphrec._progress import progress
 from graphrec._topk import topk_rows
 from graphrec._validation import check_int
 from graphrec.evaluate.metrics import ranking_metrics
-from graphrec.evaluate.splits import engaged_mask
 from graphrec.exceptions import InvalidParameterError
 from graphrec.io.ids import IdMap
+from graphrec.io.interactions import engaged_mask
 
 __all__ = ["Scorer", "evaluate_scorer", "relevance_matrix", "topk_from_scores"]
 

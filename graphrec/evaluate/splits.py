@@ -25,7 +25,7 @@ import pandas as pd
 
 from graphrec._validation import check_float, check_int
 from graphrec.exceptions import InvalidParameterError, SchemaError
-from graphrec.io.interactions import DEFAULT_EVENT_WEIGHTS, normalise_event_name
+from graphrec.io.interactions import engaged_mask
 
 __all__ = ["Split", "cold_note_split", "given_split", "leave_last_k_split", "random_split", "temporal_split"]
 
@@ -60,14 +60,6 @@ def _check(interactions: pd.DataFrame, *, need_time: bool) -> None:
         raise SchemaError(f"interactions: missing column(s) {', '.join(missing)}")
     if len(interactions) == 0:
         raise SchemaError("interactions: the table has no rows")
-
-
-def engaged_mask(interactions: pd.DataFrame, event_weights: Mapping[str, float] | None = None) -> np.ndarray:
-    """Rows whose event type has positive weight (engagements rather than mere impressions)."""
-    weights = {normalise_event_name(k): v for k, v in (event_weights or DEFAULT_EVENT_WEIGHTS).items()}
-    cats = interactions["event_type"].astype("category")
-    positive = np.array([weights.get(normalise_event_name(str(c)), 0.0) > 0 for c in cats.cat.categories] + [False])
-    return positive[cats.cat.codes.to_numpy()]
 
 
 def _pair_codes(interactions: pd.DataFrame) -> np.ndarray:

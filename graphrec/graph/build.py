@@ -35,7 +35,7 @@ from graphrec._validation import check_choice
 from graphrec.exceptions import InvalidParameterError, SchemaError
 from graphrec.graph.hetero import HeteroGraph
 from graphrec.io.ids import IdMap, as_text
-from graphrec.io.interactions import DEFAULT_EVENT_WEIGHTS, normalise_event_name
+from graphrec.io.interactions import DEFAULT_EVENT_WEIGHTS, engaged_mask, normalise_event_name
 
 __all__ = ["AUTHORED", "ENGAGES", "HAS_TAG", "SIMILAR", "build_graph", "pair_matrix", "recency_matrix"]
 
@@ -95,10 +95,7 @@ def recency_matrix(
     precise to about a second over years). Rows outside the maps and zero-weight events (impressions)
     are skipped.
     """
-    weights = {normalise_event_name(k): v for k, v in (event_weights or DEFAULT_EVENT_WEIGHTS).items()}
-    cats = interactions["event_type"].astype("category")
-    positive = np.array([weights.get(normalise_event_name(str(c)), 0.0) > 0 for c in cats.cat.categories] + [False])
-    engaged = positive[cats.cat.codes.to_numpy()]
+    engaged = engaged_mask(interactions, event_weights)
     u = user_map.index(interactions["user_id"].to_numpy()[engaged], missing="ignore")
     n = note_map.index(interactions["note_id"].to_numpy()[engaged], missing="ignore")
     ts = interactions["timestamp"].to_numpy()[engaged]

@@ -76,6 +76,14 @@ def normalise_event_name(name: str) -> str:
     return name.strip().lower().replace("-", "_").replace(" ", "_")
 
 
+def engaged_mask(interactions: pd.DataFrame, event_weights: Mapping[str, float] | None = None) -> np.ndarray:
+    """Rows whose event type has positive weight (engagements rather than mere impressions)."""
+    weights = {normalise_event_name(k): v for k, v in (event_weights or DEFAULT_EVENT_WEIGHTS).items()}
+    cats = interactions["event_type"].astype("category")
+    positive = np.array([weights.get(normalise_event_name(str(c)), 0.0) > 0 for c in cats.cat.categories] + [False])
+    return positive[cats.cat.codes.to_numpy()]
+
+
 def _as_table(data: pa.Table | pd.DataFrame) -> pa.Table:
     if isinstance(data, pa.Table):
         return data

@@ -52,12 +52,11 @@ def _key(user: Any) -> str:
 
 def update(engine: RecallEngine, interactions: pd.DataFrame) -> tuple[RecallEngine, dict[str, int]]:
     """The engine with ``interactions`` applied (see the module docstring) and counts of what was done."""
-    from graphrec.io import DEFAULT_EVENT_WEIGHTS, validate_interactions
-    from graphrec.io.interactions import normalise_event_name
+    from graphrec.io import validate_interactions
+    from graphrec.io.interactions import engaged_mask
 
     events = validate_interactions(interactions, source="update events")
-    weights = {normalise_event_name(k): v for k, v in DEFAULT_EVENT_WEIGHTS.items()}
-    positive = events["event_type"].map(lambda e: weights.get(normalise_event_name(str(e)), 0.0) > 0).to_numpy(bool)
+    positive = engaged_mask(events)
     events = events[positive].sort_values("timestamp", kind="stable")
     notes = engine.bundle.ids["note"]
     pos = notes.index(events["note_id"].to_numpy(), missing="ignore")
@@ -98,54 +97,48 @@ def update(engine: RecallEngine, interactions: pd.DataFrame) -> tuple[RecallEngi
     return engine.derive(bundle, delta), counts
 
 
-def _permute_columns(m: sp.csr_matrix | None, perm: np.ndarray, n_cols: int) -> sp.csr_matrix | None:
+def _remap(m: sp.spmatrix | None, perm: np.ndarray, n: int, *, rows: bool, cols: bool) -> sp.csr_matrix | None:
+    """``m`` with its note rows and/or columns renumbered by ``perm`` into ``n`` notes (-1: gone)."""
     if m is None:
         return None
-    out = sp.csr_matrix((m.data, perm[m.indices], m.indptr), shape=(m.shape[0], n_cols))
-    out.sort_indices()
-    return out
+    coo = m.tocoo()
+    r, c = (perm[coo.row] if rows else coo.row), (perm[coo.col] if cols else coo.col)
+    ok = (r >= 0) & (c >= 0)
+    shape = (n if rows else m.shape[0], n if cols else m.shape[1])
+    return sp.csr_matrix((coo.data[ok], (r[ok], c[ok])), shape=shape)
 
 
-def _renumbered(engine: RecallEngine, new_ids: IdMap, keep: np.ndarray, extra: dict[str, Any]) -> RecallEngine:
-    """The engine over note ids ``new_ids``: old note ``i`` (where ``keep[i]``) moves to its new index."""
+def _renumbered(
+    engine: RecallEngine,
+    new_ids: IdMap,
+    keep: np.ndarray,
+    *,
+    new_vectors: tuple[np.ndarray, np.ndarray] | None = None,
+    new_tags: sp.csr_matrix | None = None,
+) -> RecallEngine:
+    """The engine over note ids ``new_ids``: old note ``i`` (where ``keep[i]``) moves to its new
+    index; ``new_vectors`` = (rows, embeddings) and ``new_tags`` (note x tag) of added notes."""
     b = engine.bundle
     old_ids = b.ids["note"]
     n_new = len(new_ids)
     perm = np.full(len(old_ids), -1, dtype=np.int64)
     perm[keep] = new_ids.index(old_ids.ids[keep])
 
-    def drop(m: sp.csr_matrix | None) -> sp.csr_matrix | None:
-        """Columns of removed notes out, the rest renumbered."""
-        if m is None:
-            return None
-        coo = m.tocoo()
-        ok = perm[coo.col] >= 0
-        return sp.csr_matrix((coo.data[ok], (coo.row[ok], perm[coo.col[ok]])), shape=(m.shape[0], n_new))
+    def remap(m: sp.spmatrix | None, *, rows: bool = False, cols: bool = False) -> sp.csr_matrix | None:
+        return _remap(m, perm, n_new, rows=rows, cols=cols)
 
-    full = bool(keep.all())
-    history = _permute_columns(engine.history_csr, perm, n_new) if full else drop(engine.history_csr)
-    authored = (
-        (_permute_columns(b.authored, perm, n_new) if full else drop(b.authored)) if b.authored is not None else None
-    )
+    history = remap(engine.history_csr, cols=True)
+    authored = remap(b.authored, cols=True)
+    note_tags = remap(b.note_tags, rows=True)
+    similar = remap(b.similar, rows=True, cols=True)
     emb = np.zeros((n_new, b.embeddings["note"].shape[1]), dtype=np.float32)
     emb[perm[keep]] = b.embeddings["note"][keep]
     popularity = np.zeros(n_new, dtype=np.float32)
     popularity[perm[keep]] = b.popularity[keep]
-    note_tags = None
-    if b.note_tags is not None:
-        nt = b.note_tags.tocoo()
-        ok = perm[nt.row] >= 0
-        note_tags = sp.csr_matrix((nt.data[ok], (perm[nt.row[ok]], nt.col[ok])), shape=(n_new, nt.shape[1]))
-    similar = None
-    if b.similar is not None:
-        s = b.similar.tocoo()
-        ok = (perm[s.row] >= 0) & (perm[s.col] >= 0)
-        similar = sp.csr_matrix((s.data[ok], (perm[s.row[ok]], perm[s.col[ok]])), shape=(n_new, n_new))
-    for name, rows, values in extra.get("rows", []):
-        if name == "embedding":
-            emb[rows] = values
-        elif name == "note_tags" and note_tags is not None:
-            note_tags = (note_tags + values).tocsr()
+    if new_vectors is not None:
+        emb[new_vectors[0]] = new_vectors[1]
+    if new_tags is not None and note_tags is not None:
+        note_tags = (note_tags + new_tags).tocsr()
     index = b.indexes["note"]
     note_index = AnnIndex.build(emb, index.params, kind=index.kind)
     delta = {}
@@ -198,21 +191,14 @@ def add_notes(engine: RecallEngine, notes: pd.DataFrame) -> tuple[RecallEngine, 
             "use ids of the same kind"
         )
     rows = new_ids.index(ids)
-    extra: dict[str, Any] = {"rows": [("embedding", rows, vectors)]}
+    new_tags = None
     if b.note_tags is not None and side.tags is not None:
         t = sp.csr_matrix(side.tags).tocoo()
-        extra["rows"].append(
-            (
-                "note_tags",
-                None,
-                sp.csr_matrix(
-                    (np.ones(t.nnz, np.float32), (rows[t.row], t.col)), shape=(len(new_ids), b.note_tags.shape[1])
-                ),
-            )
-        )
+        shape = (len(new_ids), b.note_tags.shape[1])
+        new_tags = sp.csr_matrix((np.ones(t.nnz, np.float32), (rows[t.row], t.col)), shape=shape)
     keep = np.ones(len(b.ids["note"]), dtype=bool)
     counts = {"notes": len(ids), "fallback": int((~side.usable()).sum()), **stats}
-    return _renumbered(engine, new_ids, keep, extra), counts
+    return _renumbered(engine, new_ids, keep, new_vectors=(rows, vectors), new_tags=new_tags), counts
 
 
 def remove_notes(engine: RecallEngine, note_ids: Any) -> tuple[RecallEngine, dict[str, int]]:
@@ -229,4 +215,4 @@ def remove_notes(engine: RecallEngine, note_ids: Any) -> tuple[RecallEngine, dic
     keep = np.ones(len(b.ids["note"]), dtype=bool)
     keep[gone] = False
     new_ids = IdMap(b.ids["note"].ids[keep])
-    return _renumbered(engine, new_ids, keep, {}), {"removed": int(gone.size), "unknown": int((pos < 0).sum())}
+    return _renumbered(engine, new_ids, keep), {"removed": int(gone.size), "unknown": int((pos < 0).sum())}
