@@ -94,15 +94,25 @@ class RemoveNotesRequest(BaseModel):
 
 
 class _BodyLimit:
-    """ASGI middleware: a body streamed without Content-Length (chunked) is cut at ``limit`` bytes
-    with a 413; the application's own answer to the truncated request is dropped."""
+    """ASGI middleware: request bodies over ``limit`` bytes get a 413, whether the Content-Length
+    says so up front (refused before reading) or a chunked body grows past it (cut there; the
+    application's own answer to the truncated request is dropped)."""
 
     def __init__(self, app: Any, limit: int) -> None:
         self.app, self.limit = app, limit
 
+    async def _refuse(self, send: Any) -> None:
+        body = json.dumps({"detail": f"request body over {self.limit} bytes"}).encode()
+        await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        size = dict(scope["headers"]).get(b"content-length")
+        if size is not None and (not size.isdigit() or int(size) > self.limit):
+            await self._refuse(send)
             return
         seen, responded = 0, False
 
@@ -117,15 +127,7 @@ class _BodyLimit:
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
                     responded = True
-                    body = json.dumps({"detail": f"request body over {self.limit} bytes"}).encode()
-                    await send(
-                        {
-                            "type": "http.response.start",
-                            "status": 413,
-                            "headers": [(b"content-type", b"application/json")],
-                        }
-                    )
-                    await send({"type": "http.response.body", "body": body})
+                    await self._refuse(send)
                     return {"type": "http.disconnect"}
             return message
 
@@ -230,10 +232,6 @@ def create_app(
 
     @app.middleware("http")
     async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        size = request.headers.get("content-length")
-        if size is not None and (not size.isdigit() or int(size) > max_body_bytes):
-            requests.labels(request.url.path, "413").inc()
-            return JSONResponse({"detail": f"request body over {max_body_bytes} bytes"}, status_code=413)
         t = time.perf_counter()
         response = await call_next(request)
         latency.labels(request.url.path).observe(time.perf_counter() - t)

@@ -156,6 +156,7 @@ def test_malformed_and_oversized_bodies(service):
 
     r = client.post("/recall", content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 413 and "request body over" in r.text
+    assert 'graphrec_requests_total{endpoint="/recall",status="413"} 2.0' in client.get("/metrics").text
     assert client.get("/health").status_code == 200  # still serving
 
 
