@@ -38,16 +38,21 @@ _INT_RE = r"^(0|-?[1-9][0-9]{0,17})$"
 MAX_ID_LENGTH = 1024
 
 
-def as_text(values: Any, *, strip: bool = False) -> np.ndarray:
-    """``values`` as a 1-d object array of Python ``str`` (memory follows the total text size)."""
+def as_text(values: Any) -> np.ndarray:
+    """``values`` as a 1-d object array of Python ``str`` (memory follows the total text size).
+
+    A list is converted item by item, never through ``np.asarray``, whose fixed-width unicode
+    would cost items x longest item x 4 bytes on the way.
+    """
+    if isinstance(values, list):
+        out = np.empty(len(values), dtype=object)
+        out[:] = [v if type(v) is str else str(v) for v in values]
+        return out
     arr = np.asarray(values.to_numpy() if isinstance(values, pd.Series) else values)
     if arr.dtype.kind == "O" and all(type(v) is str for v in arr.ravel()):
-        out = arr
-    else:
-        out = np.empty(arr.shape, dtype=object)
-        out[...] = [str(v) for v in arr.ravel()] if arr.ndim == 1 else arr.astype(str).astype(object)
-    if strip:
-        out = np.array([v.strip() for v in out.ravel()], dtype=object).reshape(out.shape) if out.size else out
+        return arr
+    out = np.empty(arr.shape, dtype=object)
+    out[...] = [str(v) for v in arr.ravel()] if arr.ndim == 1 else arr.astype(str).astype(object)
     return out
 
 

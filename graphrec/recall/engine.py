@@ -56,7 +56,7 @@ from graphrec._topk import topk_rows
 from graphrec._validation import check_float, check_int
 from graphrec.exceptions import InvalidParameterError
 from graphrec.index.bundle import Bundle, load_bundle
-from graphrec.io.ids import MAX_ID_LENGTH
+from graphrec.io.ids import MAX_ID_LENGTH, as_text
 
 __all__ = ["CHANNELS", "ChannelConfig", "RecallEngine", "RecallResult"]
 
@@ -150,9 +150,7 @@ def _as_id_list(values: Any, what: str) -> np.ndarray:
         raise InvalidParameterError(
             f"{what}[{long[0]}] is {len(items[long[0]]):,} characters long; ids may have at most {MAX_ID_LENGTH}"
         )
-    arr = np.empty(len(items), dtype=object)
-    arr[:] = items
-    return arr
+    return as_text(items)
 
 
 def _top(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
