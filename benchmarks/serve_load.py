@@ -39,6 +39,7 @@ from graphrec.graph import ENGAGES, HAS_TAG, build_graph, recency_matrix
 from graphrec.index import write_bundle
 from graphrec.io import validate_interactions, validate_notes
 from graphrec.model import PureSVD
+from graphrec.recall import RecallEngine
 from graphrec.testing import make_ugc_dataset
 from graphrec.weights import swing
 
@@ -126,6 +127,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         bundle = Path(tmp_name) / "bundle"
         write_bundle(bundle, **arrays, config={"version": 0})
+        # The engine alone, in this process: one user per call, k as below (no HTTP, no client).
+        engine = RecallEngine.load(bundle)
+        sample = [str(u) for u in graph.id_map("user").ids[:300]]
+        engine.recall(sample[:5], args.k)
+        t = time.perf_counter()
+        for u in sample:
+            engine.recall([u], args.k)
+        in_process_ms = 1000 * (time.perf_counter() - t) / len(sample)
+        print(f"in-process recall: {in_process_ms:.2f} ms per single-user request at k = {args.k}", flush=True)
         port = _port()
         url = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
@@ -183,6 +193,7 @@ def main() -> None:
             args.out,
             {
                 "levels": levels,
+                "in_process_ms": in_process_ms,
                 "under_reload": under_reload,
                 "best": best,
                 "k": args.k,
