@@ -23,3 +23,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check graphrec tests benchmarks
 	$(VENV)/bin/ruff check graphrec tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache

@@ -62,18 +62,10 @@ from _measure import add_config_option, config_overrides, machine, write_json
 
 from graphrec._table import format_table
 from graphrec.evaluate import cold_note_split, evaluate_scorer
-from graphrec.graph import HAS_TAG, build_graph
+from graphrec.graph import HAS_TAG, build_graph, encode_texts, note_texts, side_info_for_notes, side_info_from_graph
 from graphrec.io import load_citeulike, load_lastfm_hetrec
 from graphrec.io.datasets import interactions_from_pairs
-from graphrec.model import (
-    ColdValidation,
-    GNNConfig,
-    GNNRecommender,
-    encode_texts,
-    side_info_for_notes,
-    side_info_from_graph,
-)
-from graphrec.model.side_info import note_texts
+from graphrec.model import ColdValidation, GNNConfig, GNNRecommender
 from graphrec.testing import make_ugc_dataset
 
 

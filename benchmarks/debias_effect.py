@@ -1,6 +1,6 @@
 """Benchmark: does causal popularity debiasing of edge weights move recall towards the long tail?
 
-For each dataset, the same model (weighted ItemCF, :class:`graphrec.evaluate.ItemCFRecommender`
+For each dataset, the same model (weighted ItemCF, :class:`graphrec.model.ItemCFRecommender`
 with ``binary=False``) is trained twice on the same training graph: once with the original
 user–engages–note weights, once with the weights of :class:`graphrec.weights.PopularityDebiaser`
 (DoWhy estimate + refutations, clipped IPS, per-user normalisation). Both are evaluated with full
@@ -32,9 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _measure import machine, write_json
 
 from graphrec._table import format_table
-from graphrec.evaluate import ItemCFRecommender, evaluate_scorer, random_split, relevance_matrix
+from graphrec.evaluate import evaluate_scorer, random_split, relevance_matrix
 from graphrec.graph import ENGAGES, build_graph
 from graphrec.io import load_lastfm_hetrec, load_lightgcn_split
+from graphrec.model import ItemCFRecommender
 from graphrec.weights import PopularityDebiaser
 
 K = 20
@@ -54,7 +55,7 @@ def _evaluate(
     metrics = {}
     for s in strengths:
         model = ItemCFRecommender(top_k=top_k, binary=False).fit(debiaser.edge_weights(s))
-        metrics[s] = evaluate_scorer(model.score, train, test, ks=(K,))
+        metrics[s] = evaluate_scorer(model, train, test, ks=(K,))
     return metrics, debiaser, dropped, seconds
 
 

@@ -70,7 +70,7 @@ def main() -> None:
     new_notes = picked.assign(
         note_id=[base + i for i in range(args.notes)] if base else [f"new-note-{i}" for i in range(args.notes)]
     )
-    from graphrec.model.side_info import encode_texts, note_texts
+    from graphrec.graph.side_info import encode_texts, note_texts
 
     no_text = new_notes.assign(title="", text="")
     timings: dict[str, list[float]] = {

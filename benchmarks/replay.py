@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _measure import machine, write_json
 
 from graphrec._table import format_table
-from graphrec.graph import build_graph
+from graphrec.graph import build_graph, side_info_from_graph
 from graphrec.io import read_interactions, read_notes
 from graphrec.jobs.bundle import bundle_from_model
-from graphrec.model import GNNConfig, GNNRecommender, side_info_from_graph
+from graphrec.model import GNNConfig, GNNRecommender
 from graphrec.recall import RecallEngine
 
 K = 20

@@ -38,10 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _measure import machine, write_json
 
 from graphrec._table import format_table
-from graphrec.graph import ENGAGES, HAS_TAG, build_graph, recency_matrix
+from graphrec.graph import ENGAGES, HAS_TAG, build_graph, recency_matrix, side_info_from_graph
 from graphrec.index import write_bundle
 from graphrec.io import load_lastfm_hetrec, read_interactions, read_notes
-from graphrec.model import GNNConfig, GNNRecommender, side_info_from_graph
+from graphrec.model import GNNConfig, GNNRecommender
 from graphrec.recall import RecallEngine
 from graphrec.weights import swing
 

@@ -21,8 +21,9 @@ def tiny_interactions() -> pd.DataFrame:
 def write_encoder_bundle(path, graph, interactions):
     """A bundle from a tiny GNN with a note encoder (what cold start needs), for service and
     reliability tests; returns the id maps."""
+    from graphrec.graph import side_info_from_graph
     from graphrec.jobs.bundle import bundle_from_model
-    from graphrec.model import GNNRecommender, side_info_from_graph
+    from graphrec.model import GNNRecommender
 
     model = GNNRecommender(dim=8, epochs=1, batch_size=512, show_progress=False).fit(graph, side_info_from_graph(graph))
     bundle_from_model(graph, model, interactions, path)

@@ -3,7 +3,7 @@
 Seeds
 -----
 A new note arrives with side-info only (author, tags, title/text). :class:`ColdStart` embeds it
-with the GNN's side-info encoder (:class:`graphrec.model.NoteEncoder`), takes candidate users
+with the GNN's side-info encoder (:class:`graphrec.index.NoteEncoder`), takes candidate users
 from the user index (faiss, top ``candidates`` by inner product) plus the author's past engagers
 and the users most interested in its tags, and scores every candidate by a weighted sum of five
 features, each on [0, 1] (``author`` and ``tag`` divided by their largest value among the note's
@@ -14,7 +14,7 @@ candidates, like ``embedding``), so that a weight means the same for every note 
 * ``tag``: the user's share of the engagements with notes carrying the note's tags, averaged
   over its tags (``count(u, t) / sum_v count(v, t)``). This per-tag normalisation ranks by how
   much of a tag's audience a user is; the per-user one (the share of the user's history in
-  the tag, the ``tag_match`` baseline of :mod:`graphrec.evaluate.coldstart`) favours users whose
+  the tag, the ``tag_match`` baseline of :mod:`graphrec.coldstart.simulation`) favours users whose
   history is narrow and weighs a broad tag like a niche one. On Last.fm-2k's tuning artists the
   per-tag form alone reaches precision@20 0.180 against 0.109 (``benchmarks/README.md``);
 * ``activity``: ``log1p(engagements) / log1p(max engagements)``;
@@ -58,10 +58,10 @@ import scipy.sparse as sp
 
 from graphrec._validation import check_float, check_int
 from graphrec.exceptions import InvalidParameterError, SchemaError
+from graphrec.graph.side_info import SideInfo
 from graphrec.index import AnnIndex, Bundle
+from graphrec.index.encoder import NoteEncoder
 from graphrec.io.ids import IdMap
-from graphrec.model.encoder import NoteEncoder
-from graphrec.model.side_info import SideInfo
 
 __all__ = ["FEATURES", "AudienceResult", "Boosts", "ColdStart"]
 
@@ -369,7 +369,7 @@ class ColdStart:
         Text vectors are computed (all-MiniLM-L6-v2, needs ``graphrec[text]``) only when the
         encoder was trained with text. Returns the side-info and counts of unknown tags/authors.
         """
-        from graphrec.model.side_info import side_info_for_encoder
+        from graphrec.graph.side_info import side_info_for_encoder
 
         return side_info_for_encoder(notes, self.encoder, users=self.user_ids, tags=self.tag_ids, text_cache=text_cache)
 

@@ -7,8 +7,8 @@
    tuning sees the same population), whole: the *tuning notes*; the GNN trains on the rest with side-info (text, tags, authors);
 2. boosts, then look-alike weights, are tuned (:func:`graphrec.coldstart.tune_boosts`,
    :func:`graphrec.coldstart.tune_lookalike`) on the tuning notes;
-3. the cold test notes are replayed in rounds (:func:`graphrec.evaluate.coldstart.simulate_rounds`)
-   and scored with :func:`graphrec.evaluate.coldstart.audience_metrics`, next to the baselines.
+3. the cold test notes are replayed in rounds (:func:`graphrec.coldstart.simulation.simulate_rounds`)
+   and scored with :func:`graphrec.evaluate.audience_metrics`, next to the baselines.
 
 Ground truth is restricted to users the model knows (unknown users cannot be targeted).
 """
@@ -25,13 +25,14 @@ import pandas as pd
 import scipy.sparse as sp
 
 from graphrec.coldstart.audience import Boosts, ColdStart
+from graphrec.coldstart.simulation import baseline_audiences, simulate_rounds
 from graphrec.coldstart.tuning import tune_boosts, tune_lookalike
-from graphrec.evaluate.coldstart import audience_metrics, baseline_audiences, simulate_rounds
+from graphrec.evaluate import audience_metrics
 from graphrec.evaluate.splits import cold_note_split
 from graphrec.graph import AUTHORED, HAS_TAG, HeteroGraph, build_graph, recency_matrix
+from graphrec.graph.side_info import SideInfo, encode_texts, note_texts, side_info_for_notes, side_info_from_graph
 from graphrec.io.interactions import engaged_mask
 from graphrec.model.gnn import GNNConfig, GNNRecommender
-from graphrec.model.side_info import SideInfo, encode_texts, note_texts, side_info_for_notes, side_info_from_graph
 
 __all__ = ["cold_start_from_model", "replay", "run_experiment", "truth_sets"]
 

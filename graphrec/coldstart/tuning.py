@@ -23,8 +23,10 @@ import numpy as np
 
 from graphrec._validation import check_float, check_int
 from graphrec.coldstart.audience import FEATURES, Boosts, ColdStart
+from graphrec.coldstart.simulation import simulate_rounds
+from graphrec.evaluate.audience import audience_metrics
 from graphrec.exceptions import MissingDependencyError
-from graphrec.model.side_info import SideInfo
+from graphrec.graph.side_info import SideInfo
 
 __all__ = ["TuningResult", "tune_boosts", "tune_lookalike"]
 
@@ -111,7 +113,6 @@ def tune_lookalike(
     seed: int = 0,
 ) -> TuningResult:
     """Search the look-alike weights for the best cumulative recall after two rounds (sets them on ``cold``)."""
-    from graphrec.evaluate.coldstart import audience_metrics, simulate_rounds
 
     budget, n_trials, max_weight = _checked(budget, n_trials, max_weight)
     cands = cold.candidate_features(side)

@@ -1,6 +1,12 @@
-"""Splits, full-ranking metrics and the evaluation harness (with popularity and ItemCF baselines)."""
+"""Measurement: splits, metrics and the full-ranking harness. It knows no model.
 
-from graphrec.evaluate.baselines import ItemCFRecommender, MostPopular, SwingRecommender
+This layer sits under the models (they import it for early stopping, the debiaser for its
+long-tail definition); models reach it through :data:`Scorer` (anything with ``score(users)``,
+or a function), so nothing here imports a model. The reference recommenders live in
+:mod:`graphrec.model.baselines`; the cold-start replay in :mod:`graphrec.coldstart.simulation`.
+"""
+
+from graphrec.evaluate.audience import audience_metrics
 from graphrec.evaluate.metrics import gini, long_tail_mask, ranking_metrics
 from graphrec.evaluate.ranking import Scorer, evaluate_scorer, relevance_matrix, topk_from_scores
 from graphrec.evaluate.splits import (
@@ -13,11 +19,9 @@ from graphrec.evaluate.splits import (
 )
 
 __all__ = [
-    "ItemCFRecommender",
-    "MostPopular",
     "Scorer",
     "Split",
-    "SwingRecommender",
+    "audience_metrics",
     "cold_note_split",
     "evaluate_scorer",
     "gini",

@@ -8,7 +8,7 @@ space, ranks in batches (memory ``O(batch * n_notes)``), and calls
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,8 +25,9 @@ from graphrec.io.interactions import engaged_mask
 
 __all__ = ["Scorer", "evaluate_scorer", "relevance_matrix", "topk_from_scores"]
 
-#: A scorer maps user indices (shape ``(b,)``) to scores over all notes (shape ``(b, n_notes)``).
-Scorer = Callable[[np.ndarray], Any]
+#: A fitted recommender (anything with ``score(users)``, see :mod:`graphrec.model.base`) or a
+#: function: both map user indices (shape ``(b,)``) to scores over all notes (``(b, n_notes)``).
+Scorer = Any
 
 
 def relevance_matrix(
@@ -81,13 +82,17 @@ def evaluate_scorer(
 
     Parameters
     ----------
-    scorer : callable
-        ``scorer(user_indices) -> scores`` of shape ``(len(user_indices), n_notes)``.
+    scorer : recommender or callable
+        A fitted model (its ``score(user_indices)`` is used) or a function ``scorer(user_indices)``,
+        either giving scores of shape ``(len(user_indices), n_notes)``.
     train, test : scipy.sparse.csr_matrix, shape (n_users, n_notes)
         Training pairs (excluded from rankings; their column counts give popularity for the long
         tail) and held-out relevant pairs.
     """
     batch_size = check_int("batch_size", batch_size, minimum=1)
+    score = scorer.score if hasattr(scorer, "score") else scorer
+    if not callable(score):
+        raise InvalidParameterError(f"scorer must be a fitted recommender or a function; got {type(scorer).__name__}")
     if train.shape != test.shape:
         raise InvalidParameterError(f"train {train.shape} and test {test.shape} must have the same shape")
     train = sp.csr_matrix(train)
@@ -100,6 +105,6 @@ def evaluate_scorer(
     batches = range(0, users.size, batch_size)
     for start in progress(batches, desc="ranking", total=len(batches), enable=show_progress):
         b = users[start : start + batch_size]
-        idx, _ = topk_from_scores(scorer(b), k_max, exclude=train[b])
+        idx, _ = topk_from_scores(score(b), k_max, exclude=train[b])
         tops.append(idx)
     return ranking_metrics(np.vstack(tops), test, users=users, ks=ks, popularity=popularity)

@@ -12,7 +12,7 @@ Layout
 ``note_tags.npz``   note x tag CSR, optional
 ``popularity.npy``  training popularity of each note
 ``authored.npz``    user x note CSR of who wrote which note, optional (cold start's author feature)
-``encoder.npz``     the GNN's side-info encoder (:class:`graphrec.model.NoteEncoder`), optional;
+``encoder.npz``     the GNN's side-info encoder (:class:`graphrec.index.NoteEncoder`), optional;
                     with it :class:`graphrec.coldstart.ColdStart` can embed brand-new notes
 ``delta.npz``       live events since the model was trained (user ids + note indices, oldest
                     first), optional; written by ``RecallEngine.save`` / ``graphrec refresh``
@@ -50,8 +50,8 @@ from graphrec._manifest import (
 )
 from graphrec.exceptions import ArtifactError, InvalidParameterError
 from graphrec.index.ann import AnnIndex, IndexParams
+from graphrec.index.encoder import NoteEncoder
 from graphrec.io.ids import IdMap, ids_from_arrays, ids_to_arrays, read_id_maps
-from graphrec.model.encoder import NoteEncoder
 
 __all__ = ["BUNDLE_FORMAT_VERSION", "BUNDLE_KIND", "Bundle", "load_bundle", "write_bundle"]
 

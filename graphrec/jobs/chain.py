@@ -247,8 +247,8 @@ def _weights(cfg: ChainConfig, work: Path) -> dict[str, Any]:
 
 def _train(cfg: ChainConfig, work: Path, *, show_progress: bool | None) -> dict[str, Any]:
     from graphrec.graph import HeteroGraph
+    from graphrec.graph.side_info import encode_texts, note_texts, side_info_from_graph
     from graphrec.model.gnn import GNNConfig, GNNRecommender
-    from graphrec.model.side_info import encode_texts, note_texts, side_info_from_graph
 
     _, params = _spec(cfg, work, "train")
     checkpoints = work / "_checkpoints" / f"train-{_hash([params, sha256_file(work / 'weights' / _STAMP)])}"
@@ -282,7 +282,7 @@ def _train(cfg: ChainConfig, work: Path, *, show_progress: bool | None) -> dict[
 def _bundle(cfg: ChainConfig, work: Path) -> dict[str, Any]:
     from graphrec.graph import AUTHORED, HAS_TAG, SIMILAR, HeteroGraph, recency_matrix
     from graphrec.index import write_bundle
-    from graphrec.model.encoder import NoteEncoder
+    from graphrec.index.encoder import NoteEncoder
 
     def body(tmp: Path) -> dict[str, Any]:
         graph = HeteroGraph.load(work / "weights" / "graph")
@@ -308,8 +308,9 @@ def _bundle(cfg: ChainConfig, work: Path) -> dict[str, Any]:
 
 
 def _evaluate(cfg: ChainConfig, work: Path, *, show_progress: bool | None) -> dict[str, Any]:
-    from graphrec.evaluate import ItemCFRecommender, MostPopular, SwingRecommender, evaluate_scorer, relevance_matrix
+    from graphrec.evaluate import evaluate_scorer, relevance_matrix
     from graphrec.graph import HeteroGraph
+    from graphrec.model import ItemCFRecommender, MostPopular, SwingRecommender
     from graphrec.recall import RecallEngine
 
     def body(tmp: Path) -> dict[str, Any]:
@@ -328,7 +329,7 @@ def _evaluate(cfg: ChainConfig, work: Path, *, show_progress: bool | None) -> di
             "swing": SwingRecommender(top_k=cfg.swing_top_k),
         }
         for name, model in baselines.items():
-            results[name] = evaluate_scorer(model.fit(train).score, train, test, ks=ks, show_progress=show_progress)
+            results[name] = evaluate_scorer(model.fit(train), train, test, ks=ks, show_progress=show_progress)
         results["gnn (embeddings)"] = evaluate_scorer(
             lambda b: ue[b] @ ne.T, train, test, ks=ks, show_progress=show_progress
         )

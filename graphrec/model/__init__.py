@@ -1,6 +1,6 @@
 """Embedding models: the heterogeneous GNN (PyTorch Geometric) and PureSVD (a closed-form peer).
 
-Names are imported lazily, so ``graphrec.model.encoder`` (numpy only, used by serving bundles)
+Names are imported lazily, so ``graphrec.index.encoder`` (numpy only, used by serving bundles)
 does not pull in torch.
 """
 
@@ -14,12 +14,11 @@ _WHERE = {
     "GNNConfig": "graphrec.model.gnn",
     "GNNRecommender": "graphrec.model.gnn",
     "propagation_matrix": "graphrec.model.gnn",
-    "NoteEncoder": "graphrec.model.encoder",
-    "SideInfo": "graphrec.model.side_info",
-    "encode_texts": "graphrec.model.side_info",
-    "note_texts": "graphrec.model.side_info",
-    "side_info_for_notes": "graphrec.model.side_info",
-    "side_info_from_graph": "graphrec.model.side_info",
+    "EmbeddingRecommender": "graphrec.model.base",
+    "Recommender": "graphrec.model.base",
+    "ItemCFRecommender": "graphrec.model.baselines",
+    "MostPopular": "graphrec.model.baselines",
+    "SwingRecommender": "graphrec.model.baselines",
     "PureSVD": "graphrec.model.svd",
     "tag_embeddings": "graphrec.model.svd",
 }

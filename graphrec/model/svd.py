@@ -4,7 +4,7 @@
 user's embedding is ``x_u V``, so ``user . note = x_u V V^T``, PureSVD's score. Users with a known
 history but not in training embed the same way (:meth:`PureSVD.embed_users`). It gives the
 serving layer real embeddings to index; the GNN (graphrec.model) produces better ones through the
-same interface (``user_embeddings_``, ``note_embeddings_``).
+same interface (:class:`graphrec.model.base.EmbeddingRecommender`).
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from graphrec._validation import check_int
-from graphrec.exceptions import InvalidParameterError, NotFittedError
+from graphrec.exceptions import InvalidParameterError
+from graphrec.model.base import EmbeddingRecommender
 
 __all__ = ["PureSVD", "tag_embeddings"]
 
 
-class PureSVD:
+class PureSVD(EmbeddingRecommender):
     """Truncated-SVD embeddings of a user x note matrix.
 
     Parameters
@@ -54,14 +55,12 @@ class PureSVD:
         rng = np.random.default_rng(self.seed)
         _u, _s, vt = svds(x, k=dim, v0=rng.random(min(x.shape)))
         self.note_embeddings_ = np.ascontiguousarray(vt.T[:, ::-1], dtype=np.float32)
-        self._train = x
         self.user_embeddings_ = self.embed_users(x)
         return self
 
     def embed_users(self, history: sp.spmatrix) -> np.ndarray:
         """Embeddings ``x_u V`` of users given their (binary) note histories, shape ``(n, dim)``."""
-        if not hasattr(self, "note_embeddings_"):
-            raise NotFittedError("PureSVD is not fitted; call fit(train) first")
+        self._check_fitted()
         h = sp.csr_matrix(history, dtype=np.float64)
         h.data = (h.data > 0).astype(np.float64)
         return np.ascontiguousarray(h @ self.note_embeddings_.astype(np.float64), dtype=np.float32)

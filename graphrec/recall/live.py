@@ -163,8 +163,8 @@ def _renumbered(
 
 def add_notes(engine: RecallEngine, notes: pd.DataFrame) -> tuple[RecallEngine, dict[str, int]]:
     """The engine with new ``notes`` (a side-info table) embedded and indexed (see the module docstring)."""
+    from graphrec.graph.side_info import side_info_for_encoder
     from graphrec.io import validate_notes
-    from graphrec.model.side_info import side_info_for_encoder
 
     b = engine.bundle
     if b.encoder is None:

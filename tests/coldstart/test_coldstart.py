@@ -10,13 +10,13 @@ import scipy.sparse as sp
 from graphrec.cli import main
 from graphrec.coldstart import Boosts, ColdStart, tune_boosts, tune_lookalike
 from graphrec.coldstart.experiment import cold_start_from_model, truth_sets
-from graphrec.evaluate import cold_note_split
-from graphrec.evaluate.coldstart import audience_metrics, baseline_audiences, simulate_rounds
+from graphrec.coldstart.simulation import baseline_audiences, simulate_rounds
+from graphrec.evaluate import audience_metrics, cold_note_split
 from graphrec.exceptions import InvalidParameterError
-from graphrec.graph import AUTHORED, HAS_TAG, build_graph, recency_matrix
+from graphrec.graph import AUTHORED, HAS_TAG, build_graph, recency_matrix, side_info_for_notes, side_info_from_graph
 from graphrec.index import write_bundle
 from graphrec.io import validate_interactions, validate_notes
-from graphrec.model import GNNRecommender, side_info_for_notes, side_info_from_graph
+from graphrec.model import GNNRecommender
 
 
 @pytest.fixture(scope="module")

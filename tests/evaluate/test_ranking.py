@@ -6,10 +6,11 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graphrec.evaluate import ItemCFRecommender, MostPopular, evaluate_scorer, relevance_matrix, topk_from_scores
+from graphrec.evaluate import evaluate_scorer, relevance_matrix, topk_from_scores
 from graphrec.evaluate.splits import temporal_split
 from graphrec.exceptions import InvalidParameterError, NotFittedError
 from graphrec.graph import build_graph
+from graphrec.model import ItemCFRecommender, MostPopular
 
 
 def _topk_reference(scores, k, exclude):
@@ -45,8 +46,8 @@ def test_evaluate_scorer_baselines_on_planted_data(small_tables):
     train, _ = relevance_matrix(split.train, g.id_map("user"), g.id_map("note"))
     test, dropped = relevance_matrix(split.test, g.id_map("user"), g.id_map("note"))
     assert dropped["unknown_note_rows"] == 0
-    pop = evaluate_scorer(MostPopular().fit(train).score, train, test, ks=(10, 20))
-    icf = evaluate_scorer(ItemCFRecommender(top_k=50, alpha=0.2).fit(train).score, train, test, ks=(20,))
+    pop = evaluate_scorer(MostPopular().fit(train), train, test, ks=(10, 20))
+    icf = evaluate_scorer(ItemCFRecommender(top_k=50, alpha=0.2).fit(train), train, test, ks=(20,))
     assert 0 < pop["recall@10"] <= pop["recall@20"] <= 1
     assert pop["long_tail_recall@20"] == 0.0  # popularity never shows the tail
     assert icf["coverage@20"] > pop["coverage@20"]

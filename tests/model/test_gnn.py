@@ -13,18 +13,19 @@ import scipy.sparse as sp
 import torch
 
 from graphrec.evaluate import cold_note_split, evaluate_scorer, random_split, relevance_matrix
-from graphrec.evaluate.baselines import MostPopular
 from graphrec.exceptions import ArtifactError, InvalidParameterError, NotFittedError
-from graphrec.graph import ENGAGES, HAS_TAG, HeteroGraph, build_graph
-from graphrec.io import IdMap
-from graphrec.model import (
-    ColdValidation,
-    GNNRecommender,
-    NoteEncoder,
+from graphrec.graph import (
+    ENGAGES,
+    HAS_TAG,
+    HeteroGraph,
     SideInfo,
+    build_graph,
     side_info_for_notes,
     side_info_from_graph,
 )
+from graphrec.index import NoteEncoder
+from graphrec.io import IdMap
+from graphrec.model import ColdValidation, GNNRecommender, MostPopular
 from graphrec.model.gnn.modules import NoteSide
 from graphrec.model.gnn.trainer import EarlyStopping
 
@@ -48,10 +49,8 @@ def test_fit_beats_popularity_and_is_reproducible(small_tables):
     side = side_info_from_graph(g)
     model = GNNRecommender(**FAST).fit(g, side)
     assert model.log_.epochs_run >= 1 and np.isfinite(model.log_.best_valid_recall)
-    gnn = evaluate_scorer(
-        lambda b: model.user_embeddings_[b] @ model.note_embeddings_.T, train, test, show_progress=False
-    )
-    pop = evaluate_scorer(MostPopular().fit(train).score, train, test, show_progress=False)
+    gnn = evaluate_scorer(model, train, test, show_progress=False)
+    pop = evaluate_scorer(MostPopular().fit(train), train, test, show_progress=False)
     assert gnn["recall@20"] > 1.2 * pop["recall@20"], (gnn, pop)
     again = GNNRecommender(**FAST).fit(g, side)  # seeded: the same up to float summation order
     np.testing.assert_allclose(again.user_embeddings_, model.user_embeddings_, rtol=1e-4, atol=1e-5)

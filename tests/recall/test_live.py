@@ -59,7 +59,7 @@ def test_add_and_remove_notes(engine, small_tables):
     live = engine.add_notes(new)
     assert live.last_update["notes"] == 3 and len(live.bundle.ids["note"]) == len(engine.bundle.ids["note"]) + 3
     # Embedded by the bundle's encoder: a new note's vector equals its template's encoding.
-    from graphrec.model.side_info import side_info_for_encoder
+    from graphrec.graph.side_info import side_info_for_encoder
 
     b = engine.bundle
     side, _ = side_info_for_encoder(new, b.encoder, users=b.ids["user"], tags=b.ids.get("tag"))

@@ -11,13 +11,14 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graphrec.exceptions import InvalidParameterError, NotFittedError
+from graphrec.exceptions import InvalidParameterError
 from graphrec.graph import ENGAGES, HeteroGraph
-from graphrec.model.encoder import NoteEncoder
+from graphrec.graph.side_info import SideInfo
+from graphrec.index.encoder import NoteEncoder
+from graphrec.model.base import EmbeddingRecommender
 from graphrec.model.gnn.config import GNNConfig
 from graphrec.model.gnn.sampling import split_validation
 from graphrec.model.gnn.trainer import ColdValidation, Trainer, TrainingLog
-from graphrec.model.side_info import SideInfo
 
 __all__ = ["GNNRecommender"]
 
@@ -32,7 +33,7 @@ def _resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-class GNNRecommender:
+class GNNRecommender(EmbeddingRecommender):
     """Train the heterogeneous LightGCN of :mod:`graphrec.model.gnn` on a graph; sklearn-style.
 
     >>> from graphrec.testing import make_ugc_dataset
@@ -148,14 +149,10 @@ class GNNRecommender:
         """Embeddings of notes the model never saw, from their side-info alone, ``(n, dim)``.
 
         Tags and authors must be in the training graph's index spaces (see
-        :func:`graphrec.model.side_info.side_info_for_notes`). Notes with no usable side-info get
+        :func:`graphrec.graph.side_info.side_info_for_notes`). Notes with no usable side-info get
         a zero vector; callers should check :meth:`SideInfo.usable` and fall back.
         """
         return self.note_encoder()(side_info)
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "trainer_"):
-            raise NotFittedError("GNNRecommender is not fitted; call fit(graph) first")
 
 
 def _check_cold(cold: ColdValidation | None, side: SideInfo | None, n_users: int) -> ColdValidation | None:

@@ -6,12 +6,12 @@ sigmoid ``g``) side-info vector from :class:`SideInfoEncoder`::
     h = P text(n) + mean(id(t) for t in tags(n)) + id(author(n))
     s = h + W_out relu(W_h h + b_h) + b_out
 
-(the numpy twin, :class:`graphrec.model.encoder.NoteEncoder`, computes the same for new notes at
+(the numpy twin, :class:`graphrec.index.encoder.NoteEncoder`, computes the same for new notes at
 serving time). Users and tags are their ID embeddings. The ID embeddings of all nodes live in one
 table ``[users | notes | tags]`` that the trainer updates row by row (:mod:`.optim`); the encoder
 and the gate are ordinary dense parameters.
 
-:class:`NoteSide` turns the graph's :class:`~graphrec.model.side_info.SideInfo` into encoder
+:class:`NoteSide` turns the graph's :class:`~graphrec.graph.side_info.SideInfo` into encoder
 inputs for any subset of notes, naming the tag and author nodes whose ID embeddings the encoder
 reads, so a step gathers exactly the table rows it needs.
 """
@@ -26,8 +26,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from graphrec.graph.side_info import SideInfo
 from graphrec.model.gnn.propagation import torch_csr
-from graphrec.model.side_info import SideInfo
 
 __all__ = ["NoteSide", "SideBatch", "SideInfoEncoder"]
 

@@ -35,6 +35,7 @@ from torch.nn import functional as F
 from graphrec._progress import progress
 from graphrec.evaluate.ranking import evaluate_scorer
 from graphrec.graph import HeteroGraph
+from graphrec.graph.side_info import SideInfo
 from graphrec.model.gnn import checkpoint as ck
 from graphrec.model.gnn.config import GNNConfig
 from graphrec.model.gnn.losses import bpr, candidate_bias, ccl, sampled_softmax
@@ -42,7 +43,6 @@ from graphrec.model.gnn.modules import NoteSide, SideInfoEncoder
 from graphrec.model.gnn.optim import ParamAdam, RowAdam
 from graphrec.model.gnn.propagation import History, propagate, propagation_matrix, torch_csr
 from graphrec.model.gnn.sampling import Engagements, NeighbourSampler, epoch_rows
-from graphrec.model.side_info import SideInfo
 
 __all__ = ["ColdValidation", "EarlyStopping", "Trainer", "TrainingLog"]
 

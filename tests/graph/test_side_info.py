@@ -1,11 +1,11 @@
-"""Text of a note for the sentence encoder (:func:`graphrec.model.note_texts`)."""
+"""Text of a note for the sentence encoder (:func:`graphrec.graph.note_texts`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from graphrec.model import note_texts
+from graphrec.graph import note_texts
 
 
 def test_note_texts_joins_title_text_and_tag_names():

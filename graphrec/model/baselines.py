@@ -1,19 +1,16 @@
 """Reference recommenders every model is compared with: most-popular, ItemCF and Swing.
 
-Both follow the scikit-learn contract: keyword-only hyper-parameters in ``__init__``, ``fit``
-returns ``self``, learned state in trailing-underscore attributes, and ``score`` before ``fit``
-raises :class:`graphrec.exceptions.NotFittedError`.
+They follow the contract of :mod:`graphrec.model.base`; ``fit`` takes a user x note matrix.
 """
 
 from __future__ import annotations
-
-import abc
 
 import numpy as np
 import scipy.sparse as sp
 
 from graphrec._validation import check_float, check_int
-from graphrec.exceptions import InvalidParameterError, NotFittedError
+from graphrec.exceptions import InvalidParameterError
+from graphrec.model.base import Recommender
 from graphrec.weights.itemcf import itemcf
 from graphrec.weights.swing import swing
 
@@ -29,8 +26,10 @@ def _check_matrix(train: object) -> sp.csr_matrix:
     return m
 
 
-class MostPopular:
+class MostPopular(Recommender):
     """Score every note by its number of training users, the same for everyone."""
+
+    _fitted_attribute = "popularity_"
 
     def fit(self, train: sp.spmatrix) -> MostPopular:
         """Count each note's training users."""
@@ -40,19 +39,19 @@ class MostPopular:
 
     def score(self, users: np.ndarray) -> np.ndarray:
         """Scores of shape ``(len(users), n_notes)``."""
-        if not hasattr(self, "popularity_"):
-            raise NotFittedError("MostPopular is not fitted; call fit(train) first")
+        self._check_fitted()
         return np.broadcast_to(self.popularity_, (len(users), self.popularity_.size))
 
 
-class _NeighbourRecommender(abc.ABC):
+class _NeighbourRecommender(Recommender):
     """Score = the user's training notes (0/1, or their weights) times a note–note similarity."""
 
+    _fitted_attribute = "similarity_"
     binary: bool = True
 
-    @abc.abstractmethod
     def _similarity(self, train: sp.csr_matrix, show_progress: bool | None) -> sp.csr_matrix:
         """The note–note similarity learned from ``train``."""
+        raise NotImplementedError
 
     def fit(self, train: sp.spmatrix, *, show_progress: bool | None = None) -> _NeighbourRecommender:
         """Compute the note–note similarity of ``train`` (a user x note matrix)."""
@@ -62,12 +61,15 @@ class _NeighbourRecommender(abc.ABC):
 
     def score(self, users: np.ndarray) -> np.ndarray:
         """Scores of shape ``(len(users), n_notes)``."""
-        if not hasattr(self, "similarity_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(train) first")
-        history = self.train_[np.asarray(users)]
+        self._check_fitted()
+        history = self.train_[self._check_indices("users", users, self.train_.shape[0])]
         if self.binary:
             history.data = np.ones_like(history.data)
         return np.asarray((history @ self.similarity_).toarray())
+
+    def _note_scores(self, notes: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        return np.asarray(self.similarity_[self._check_indices("notes", notes, self.similarity_.shape[0])].toarray())
 
 
 class ItemCFRecommender(_NeighbourRecommender):

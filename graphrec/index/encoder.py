@@ -8,7 +8,7 @@ computes exactly what :class:`graphrec.model.gnn.SideInfoEncoder` computes in to
     s = h + W_out relu(W_h h + b_h) + b_out      (then s / |s| when ``normalize``)
 
 where ``tag0`` / ``user0`` are the GNN's layer-0 tag and user embeddings. Notes with no usable
-side-info (:meth:`~graphrec.model.side_info.SideInfo.usable`) get a zero vector.
+side-info (:meth:`~graphrec.graph.side_info.SideInfo.usable`) get a zero vector.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from graphrec._atomic import atomic_file
 from graphrec._manifest import float_matrix, load_npz
 from graphrec.exceptions import ArtifactError, InvalidParameterError
-from graphrec.model.side_info import SideInfo
+from graphrec.graph.side_info import SideInfo
 
 __all__ = ["NoteEncoder"]
 

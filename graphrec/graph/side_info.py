@@ -35,7 +35,8 @@ import scipy.sparse as sp
 from graphrec._atomic import atomic_file
 from graphrec._logging import quiet
 from graphrec.exceptions import ArtifactError, InvalidParameterError, MissingDependencyError
-from graphrec.graph import AUTHORED, HAS_TAG, HeteroGraph
+from graphrec.graph.build import AUTHORED, HAS_TAG
+from graphrec.graph.hetero import HeteroGraph
 from graphrec.io.ids import IdMap
 
 __all__ = [

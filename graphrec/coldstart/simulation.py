@@ -15,6 +15,8 @@ averaged over the cold notes with at least one engaged known user:
 Baselines at the same budget (:func:`baseline_audiences`): ``random_active`` (uniform among
 users with history, seeded), ``most_active``, ``tag_match`` (users' interest in the note's
 tags), and ``seeds_2n`` (the seed ranking's top ``2 * budget``, i.e. no feedback used).
+
+The metrics are :func:`graphrec.evaluate.audience_metrics`.
 """
 
 from __future__ import annotations
@@ -26,27 +28,9 @@ import scipy.sparse as sp
 
 from graphrec._validation import check_int
 from graphrec.coldstart.audience import Boosts, Candidates, ColdStart
-from graphrec.model.side_info import SideInfo
+from graphrec.graph.side_info import SideInfo
 
-__all__ = ["audience_metrics", "baseline_audiences", "simulate_rounds"]
-
-
-def audience_metrics(exposed: Sequence[np.ndarray], truth: Sequence[np.ndarray], *, budget: int) -> dict[str, float]:
-    """Mean precision (over ``budget`` slots), recall and hit rate of exposed sets against truth sets."""
-    check_int("budget", budget, minimum=1)
-    if len(exposed) != len(truth):
-        raise ValueError(f"{len(exposed)} exposed sets but {len(truth)} truth sets")
-    keep = [i for i, t in enumerate(truth) if len(t)]
-    if not keep:
-        raise ValueError("no note has a non-empty ground truth")
-    hits = np.array([np.isin(exposed[i], truth[i]).sum() for i in keep], dtype=np.float64)
-    sizes = np.array([len(truth[i]) for i in keep], dtype=np.float64)
-    return {
-        f"precision@{budget}": float(np.mean(hits / budget)),
-        f"recall@{budget}": float(np.mean(hits / sizes)),
-        f"hit_rate@{budget}": float(np.mean(hits > 0)),
-        "n_notes": float(len(keep)),
-    }
+__all__ = ["baseline_audiences", "simulate_rounds"]
 
 
 def simulate_rounds(
