@@ -15,9 +15,6 @@ def progress(iterable: Iterable[T], *, desc: str, total: int | None = None, enab
     if enable is False:
         yield from iterable
         return
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is a dependency, but a bar is never worth failing for
-        yield from iterable
-        return
+    from tqdm.auto import tqdm
+
     yield from tqdm(iterable, desc=desc, total=total, disable=None if enable is None else not enable, leave=False)

@@ -41,6 +41,16 @@ def _config(cls: type[T], args: argparse.Namespace) -> T:
     return cls(**{n: getattr(args, n) for n in names if hasattr(args, n)})
 
 
+def _add_options(parser: argparse.ArgumentParser, params: type) -> None:
+    """One ``--flag`` per field of the params dataclass, typed, with its default and ``help``."""
+    for f in dataclasses.fields(params):
+        kind = float if "float" in str(f.type) else int
+        text = f.metadata.get("help", "")
+        parser.add_argument(
+            "--" + f.name.replace("_", "-"), type=kind, default=f.default, help=f"{text} (default: {f.default})"
+        )
+
+
 def _graph_tables(summary: dict[str, Any]) -> str:
     nodes = format_table(["node type", "count"], [[t, n] for t, n in summary["nodes"].items()])
     rels = format_table(
@@ -184,13 +194,12 @@ def _cmd_coldstart(args: argparse.Namespace) -> int:
     from graphrec._atomic import check_not_overwriting_inputs
     from graphrec._validation import check_int
     from graphrec.coldstart import ColdStart
-    from graphrec.io import read_notes, write_table
-    from graphrec.io._tables import _format_of
+    from graphrec.io import read_notes, table_format, write_table
 
     check_int("--budget", args.budget, minimum=1)  # before seconds of loading
     if Path(args.out).is_dir():
         raise InvalidParameterError(f"{args.out}: is a directory; expected a file path (.csv or .parquet)")
-    _format_of(Path(args.out))
+    table_format(args.out)
     check_not_overwriting_inputs([args.out], [args.notes, args.bundle])
     cold = ColdStart.from_bundle(args.bundle)
     notes = read_notes(args.notes)
@@ -303,6 +312,7 @@ def _cmd_swing(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     from graphrec import __version__
+    from graphrec.weights.swing import SwingParams
 
     parser = argparse.ArgumentParser(prog="graphrec", description="Graph-based recall for UGC feeds.")
     parser.add_argument("--version", action="version", version=f"graphrec {__version__}")
@@ -333,15 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("swing", help="Swing note-note similarity from user_id, note_id pairs")
     p.add_argument("--interactions", required=True, help="table with user_id, note_id (.parquet, .csv, .jsonl)")
     p.add_argument("--out", required=True, help="neighbour table note_id, neighbor_id, score (.parquet or .csv)")
-    p.add_argument("--alpha", type=float, default=1.0, help="smoothing in 1/(alpha + |I_u & I_v|) (default 1.0)")
-    p.add_argument("--user-alpha", type=float, default=0.0, help="user weight (|I_u| + C)^-beta offset C (default 0)")
-    p.add_argument("--beta", type=float, default=0.5, help="user weight exponent (default 0.5; 0 = no weighting)")
-    p.add_argument("--top-k", type=int, default=100, help="neighbours per note; 0 keeps all pairs (default 100)")
-    p.add_argument("--max-users-per-item", type=int, default=None, help="cap users per note by seeded sampling")
-    p.add_argument("--min-items-per-user", type=int, default=1)
-    p.add_argument("--max-items-per-user", type=int, default=None)
-    p.add_argument("--min-cooccurrence", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
+    _add_options(p, SwingParams)
     p.add_argument("--engine", choices=("local", "spark"), default="local")
     p.set_defaults(func=_cmd_swing)
 

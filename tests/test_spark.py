@@ -85,3 +85,17 @@ def test_swing_job_on_spark_and_errors(spark, data, tmp_path):
     (tmp_path / "bad.csv").write_text("user_id,note_id,event_type,timestamp\n1,2,teleport,3\n")
     with pytest.raises(SchemaError, match="event_type 'teleport' is not a configured event type"):
         build_graph_spark(str(tmp_path / "bad.csv"), spark=spark)
+
+
+def test_spark_ids_follow_the_io_id_rule():
+    """One id rule: what Spark hands back is typed exactly as graphrec.io types a text column."""
+    import pyarrow as pa
+
+    from graphrec.io import TableSource, normalise_ids
+    from graphrec.spark.engine import _normalise
+
+    for values in (["1", "20", "-3"], ["-0", "1"], ["007", "1"], ["a", "1"]):
+        ours = _normalise(np.array(values, dtype=object))
+        io = normalise_ids(pa.array(values), name="id", source=TableSource("x"))
+        assert ours.dtype == io.dtype and ours.tolist() == io.tolist(), values
+    assert _normalise(np.array(["-0", "1"], dtype=object)).dtype == object  # "-0" is text, not 0

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ from graphrec.index import AnnIndex, Bundle
 from graphrec.index.encoder import NoteEncoder
 from graphrec.io.ids import IdMap
 
-__all__ = ["FEATURES", "AudienceResult", "Boosts", "ColdStart"]
+__all__ = ["FEATURES", "Boosts", "ColdStart"]
 
 _log = logging.getLogger(__name__)
 
@@ -108,13 +108,6 @@ class Candidates:
             users, score = users[keep], score[keep]
         order = np.lexsort((users, -score))[:n]
         return users[order], score[order]
-
-
-@dataclass
-class AudienceResult:
-    """Per-note audience rows: ``note``, ``user`` (indices), ``score``, ``round``, ``fallback``."""
-
-    table: pd.DataFrame
 
 
 def _max_scaled(x: np.ndarray) -> np.ndarray:
@@ -423,15 +416,3 @@ class ColdStart:
             table.attrs["warnings"] = [msg]
             _log.warning("new notes: %s", msg)
         return table
-
-    def describe(self) -> dict[str, Any]:
-        """Settings, for reports."""
-        return {
-            "boosts": asdict(self.boosts),
-            "candidates": self.candidates,
-            "attention_temperature": self.attention_temperature,
-            "seed_weight": self.seed_weight,
-            "embedding_weight": self.embedding_weight,
-            "cf_weight": self.cf_weight,
-            "features": list(FEATURES),
-        }

@@ -1,6 +1,6 @@
 """Readers and validators for interaction logs, note/user side-info and public dataset formats."""
 
-from graphrec.io._tables import read_table, write_table
+from graphrec.io._tables import TableSource, read_table, table_format, write_table
 from graphrec.io.datasets import (
     interactions_from_pairs,
     load_citeulike,
@@ -25,6 +25,7 @@ __all__ = [
     "MAX_ID_LENGTH",
     "NOTE_COLUMNS",
     "IdMap",
+    "TableSource",
     "collapse_duplicates",
     "interactions_from_pairs",
     "load_citeulike",
@@ -37,6 +38,7 @@ __all__ = [
     "read_table",
     "read_user_note_pairs",
     "read_users",
+    "table_format",
     "validate_interactions",
     "validate_notes",
     "validate_users",

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from graphrec.exceptions import SchemaError
 
-__all__ = ["FORMATS", "TableSource", "read_table", "write_table"]
+__all__ = ["FORMATS", "TableSource", "read_table", "table_format", "write_table"]
 
 FORMATS = {
     ".parquet": "parquet",
@@ -45,7 +45,9 @@ class TableSource:
         return f"{self.name} row {row + 1}"
 
 
-def _format_of(path: Path) -> str:
+def table_format(path: str | os.PathLike[str]) -> str:
+    """The table format (``parquet``, ``csv`` or ``jsonl``) a path's suffix names, or a :class:`SchemaError`."""
+    path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise SchemaError(
@@ -63,7 +65,7 @@ def read_table(path: str | os.PathLike[str], *, string_columns: tuple[str, ...] 
         If the file is missing, empty, unreadable or has no data rows.
     """
     p = Path(path)
-    fmt = _format_of(p)
+    fmt = table_format(p)
     source = TableSource(p.name, fmt)
     if not p.is_file():
         raise SchemaError(f"{p}: no such file")
@@ -101,7 +103,7 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     from graphrec._atomic import atomic_file
 
     p = Path(path)
-    fmt = _format_of(p)
+    fmt = table_format(p)
     with atomic_file(p) as tmp:
         if fmt == "parquet":
             frame.to_parquet(tmp, index=False)

@@ -2,36 +2,22 @@
 
 This is the quick, training-free bundle: embeddings from :class:`graphrec.model.PureSVD` (a
 closed-form peer of the GNN), tag embeddings the mean of their notes', no note encoder (so no
-cold start). The batch chain (:mod:`graphrec.jobs.chain`, ``graphrec run``) builds GNN bundles. Config keys: ``interactions``, ``notes`` (paths), ``out`` (directory),
-``dim``, ``swing_top_k``.
+cold start). The batch chain (:mod:`graphrec.jobs.chain`, ``graphrec run``) builds GNN bundles.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from graphrec.graph import AUTHORED, ENGAGES, HAS_TAG, HeteroGraph, build_graph, recency_matrix
+from graphrec.graph import AUTHORED, ENGAGES, HAS_TAG, HeteroGraph, recency_matrix
 from graphrec.index import write_bundle
-from graphrec.io import read_interactions, read_notes
 from graphrec.model import PureSVD, tag_embeddings
 from graphrec.weights import swing
 
-__all__ = ["BundleConfig", "bundle_from_graph", "bundle_from_model", "run"]
-
-
-@dataclass(frozen=True)
-class BundleConfig:
-    """Options of the bundle job."""
-
-    interactions: str
-    out: str
-    notes: str | None = None
-    dim: int = 64
-    swing_top_k: int = 100
+__all__ = ["bundle_from_graph", "bundle_from_model"]
 
 
 def bundle_from_graph(
@@ -86,14 +72,4 @@ def bundle_from_model(
         authored=graph.relation(AUTHORED) if graph.has_relation(AUTHORED) else None,
         encoder=model.note_encoder() if model.encodes_new_notes_ else None,
         config={"embeddings": "gnn", **(config or {})},
-    )
-
-
-def run(config: BundleConfig) -> Path:
-    """Run the job; returns the bundle directory."""
-    interactions = read_interactions(config.interactions)
-    notes = read_notes(config.notes) if config.notes else None
-    graph = build_graph(interactions, notes)
-    return bundle_from_graph(
-        graph, interactions, config.out, dim=config.dim, swing_top_k=config.swing_top_k, config=asdict(config)
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,8 +18,7 @@ import pandas as pd
 from graphrec._atomic import check_not_overwriting_inputs
 from graphrec._validation import check_choice
 from graphrec.graph import pair_matrix
-from graphrec.io import read_user_note_pairs
-from graphrec.io._tables import _format_of, write_table
+from graphrec.io import read_user_note_pairs, table_format, write_table
 from graphrec.weights import SwingParams, swing
 
 __all__ = ["SwingConfig", "neighbour_table", "run"]
@@ -52,19 +50,18 @@ def neighbour_table(similarity: Any, note_ids: np.ndarray) -> pd.DataFrame:
 def run(config: SwingConfig) -> dict[str, Any]:
     """Run the job; returns a report (rows in, pairs out, seconds)."""
     check_choice("engine", config.engine, ("local", "spark"))
-    _format_of(Path(config.out))  # fail on a bad output type before any work
+    table_format(config.out)  # fail on a bad output type before any work
     check_not_overwriting_inputs([config.out], [config.interactions])
     t0 = time.perf_counter()
-    params = SwingParams.as_kwargs(config)
     if config.engine == "spark":
         from graphrec.spark import swing_spark
 
-        table = swing_spark(config.interactions, **params)
+        table = swing_spark(config.interactions, config)
         rows_in = None
     else:
         pairs = read_user_note_pairs(config.interactions)
         matrix, _users, notes = pair_matrix(pairs["user_id"], pairs["note_id"])
-        table = neighbour_table(swing(matrix, **params), notes.ids)
+        table = neighbour_table(swing(matrix, config), notes.ids)
         rows_in = len(pairs)
     write_table(table, config.out)
     return {

@@ -8,10 +8,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from graphrec.exceptions import InvalidParameterError, MissingDependencyError, SchemaError
 from graphrec.graph import AUTHORED, ENGAGES, HAS_TAG, HeteroGraph
-from graphrec.io import DEFAULT_EVENT_WEIGHTS, IdMap
+from graphrec.io import DEFAULT_EVENT_WEIGHTS, IdMap, TableSource, normalise_ids, table_format
+from graphrec.io.ids import as_text
 from graphrec.io.interactions import normalise_event_name
 from graphrec.weights.swing import SwingParams
 
@@ -49,14 +51,13 @@ def _read(spark: Any, data: Any, *, columns: tuple[str, ...]) -> Any:
         path = str(data)
         if not os.path.exists(path) and "://" not in path:
             raise SchemaError(f"{path}: no such file")
-        if path.endswith((".parquet", ".pq")) or os.path.isdir(path):
+        fmt = "parquet" if os.path.isdir(path) else table_format(path)  # a directory: a parquet dataset
+        if fmt == "parquet":
             df = spark.read.parquet(path)
-        elif path.endswith(".csv"):
+        elif fmt == "csv":
             df = spark.read.option("header", True).csv(path)  # all columns as text
-        elif path.endswith((".jsonl", ".json", ".ndjson")):
-            df = spark.read.json(path)
         else:
-            raise SchemaError(f"{path}: unsupported file type; expected .parquet, .csv or .jsonl")
+            df = spark.read.json(path)
         name = os.path.basename(path)
     else:
         df, name = data, "input"
@@ -80,51 +81,29 @@ def _ids_as_text(df: Any, *cols: str) -> Any:
 
 
 def _normalise(values: np.ndarray) -> np.ndarray:
-    """graphrec's id rule (canonical decimal integers become int64) on collected text ids."""
-    s = pd.Series(values, dtype=str)
-    if len(s) and s.str.fullmatch(r"-?(0|[1-9][0-9]{0,17})").all():
-        return s.astype(np.int64).to_numpy()
-    return s.to_numpy(dtype=str)
+    """graphrec's id rule (:func:`graphrec.io.normalise_ids`) on the text ids Spark hands back."""
+    return normalise_ids(pa.array(as_text(values).tolist(), type=pa.string()), name="id", source=TableSource("spark"))
 
 
-def swing_dataframe(
-    pairs: Any,
-    *,
-    alpha: float = 1.0,
-    user_alpha: float = 0.0,
-    beta: float = 0.5,
-    top_k: int = 100,
-    max_users_per_item: int | None = None,
-    min_items_per_user: int = 1,
-    max_items_per_user: int | None = None,
-    min_cooccurrence: int = 1,
-    seed: int = 0,
-) -> Any:
+def swing_dataframe(pairs: Any, params: SwingParams | None = None, **options: Any) -> Any:
     """Swing on Spark: ``note_id, neighbor_id, score`` rows from a DataFrame with ``user_id, note_id``.
 
-    Same definition and options as :func:`graphrec.weights.swing` (unordered user pairs,
+    Same definition and parameters as :func:`graphrec.weights.swing` (unordered user pairs,
     ``w_u = (|I_u| + user_alpha) ** -beta``). Heavy notes are sampled by a seeded hash of the
     user id.
     """
     F = _sql()
     from pyspark.sql import Window
 
-    SwingParams(
-        alpha=alpha,
-        user_alpha=user_alpha,
-        beta=beta,
-        top_k=top_k,
-        max_users_per_item=max_users_per_item,
-        min_items_per_user=min_items_per_user,
-        max_items_per_user=max_items_per_user,
-        min_cooccurrence=min_cooccurrence,
-    )
+    p = SwingParams.of(params, **options)
+    alpha, beta, user_alpha, top_k, seed = p.alpha, p.beta, p.user_alpha, p.top_k, p.seed
+    min_cooccurrence, max_users_per_item = p.min_cooccurrence, p.max_users_per_item
 
     df = _ids_as_text(pairs.select("user_id", "note_id"), "user_id", "note_id").distinct()
     users = df.groupBy("user_id").agg(F.sort_array(F.collect_list("note_id")).alias("items"), F.count("*").alias("deg"))
-    users = users.filter(F.col("deg") >= min_items_per_user)
-    if max_items_per_user is not None:
-        users = users.filter(F.col("deg") <= max_items_per_user)
+    users = users.filter(F.col("deg") >= p.min_items_per_user)
+    if p.max_items_per_user is not None:
+        users = users.filter(F.col("deg") <= p.max_items_per_user)
     users = users.withColumn("w", F.pow(F.col("deg").cast("double") + F.lit(user_alpha), F.lit(-beta)))
     kept = df.join(users.select("user_id"), "user_id")
     item_users = kept
@@ -173,14 +152,16 @@ def swing_dataframe(
     return scored.select(F.col("i").alias("note_id"), F.col("j").alias("neighbor_id"), F.col("score"))
 
 
-def swing_spark(interactions: Any, *, spark: Any = None, **params: Any) -> pd.DataFrame:
+def swing_spark(
+    interactions: Any, params: SwingParams | None = None, *, spark: Any = None, **options: Any
+) -> pd.DataFrame:
     """Run :func:`swing_dataframe` on a path or DataFrame and collect ``note_id, neighbor_id, score``
     to pandas (each note's neighbours best first, ids by graphrec's id rule)."""
     session = spark or get_spark()
     df = _read(session, interactions, columns=("user_id", "note_id"))
     if not df.limit(1).collect():
         raise SchemaError("input: the table has no rows")
-    rows = swing_dataframe(df, **params).collect()
+    rows = swing_dataframe(df, params, **options).collect()
     out = pd.DataFrame(rows, columns=["note_id", "neighbor_id", "score"])
     ids = _normalise(np.concatenate([out["note_id"].to_numpy(dtype=str), out["neighbor_id"].to_numpy(dtype=str)]))
     out["note_id"], out["neighbor_id"] = ids[: len(out)], ids[len(out) :]

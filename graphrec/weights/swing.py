@@ -38,7 +38,7 @@ blocks of notes; there is never an ``n_notes x n_notes`` dense array.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -56,17 +56,19 @@ _BLOCK_ENTRIES = 1 << 24
 
 @dataclass(frozen=True)
 class SwingParams:
-    """Swing's options, validated on construction (shared by the embedded and Spark engines)."""
+    """Swing's options: the one object :func:`swing`, :func:`graphrec.spark.swing_dataframe`, the
+    Swing job and the ``graphrec swing`` command (whose flags are derived from these fields and
+    their ``help``) all take. Validated on construction."""
 
-    alpha: float = 1.0
-    user_alpha: float = 0.0
-    beta: float = 0.5
-    top_k: int = 100
-    max_users_per_item: int | None = None
-    min_items_per_user: int = 1
-    max_items_per_user: int | None = None
-    min_cooccurrence: int = 1
-    seed: int = 0
+    alpha: float = field(default=1.0, metadata={"help": "smoothing in 1/(alpha + |I_u & I_v|)"})
+    user_alpha: float = field(default=0.0, metadata={"help": "offset C of the user weight (|I_u| + C)^-beta"})
+    beta: float = field(default=0.5, metadata={"help": "user weight exponent; 0 = no user weighting"})
+    top_k: int = field(default=100, metadata={"help": "neighbours kept per note; 0 keeps all"})
+    max_users_per_item: int | None = field(default=None, metadata={"help": "cap users per note by seeded sampling"})
+    min_items_per_user: int = field(default=1, metadata={"help": "leave out users with fewer notes"})
+    max_items_per_user: int | None = field(default=None, metadata={"help": "leave out users with more notes"})
+    min_cooccurrence: int = field(default=1, metadata={"help": "minimum co-engaging users for a kept pair"})
+    seed: int = field(default=0, metadata={"help": "seed of the user sampling"})
 
     def __post_init__(self) -> None:
         check_float("alpha", self.alpha, minimum=0.0)
@@ -81,9 +83,15 @@ class SwingParams:
             check_int("max_items_per_user", self.max_items_per_user, minimum=self.min_items_per_user)
         check_int("seed", self.seed)
 
-    def as_kwargs(self) -> dict[str, Any]:
-        """The options as keyword arguments of :func:`swing` / :func:`graphrec.spark.swing_dataframe`."""
-        return {f.name: getattr(self, f.name) for f in fields(SwingParams)}
+    @classmethod
+    def of(cls, params: SwingParams | None = None, **options: Any) -> SwingParams:
+        """``params`` (default: the defaults) with ``options``, field names, replaced; validated."""
+        names = [f.name for f in fields(SwingParams)]
+        unknown = sorted(set(options) - set(names))
+        if unknown:
+            raise InvalidParameterError(f"unknown Swing option(s) {unknown}; expected some of {names}")
+        base = params if params is not None else cls()
+        return SwingParams(**{n: options.get(n, getattr(base, n)) for n in names})
 
 
 def filter_users(user_note: sp.csr_matrix, *, min_items: int = 1, max_items: int | None = None) -> sp.csr_matrix:
@@ -122,19 +130,12 @@ def _sample_users(item_user: sp.csr_matrix, cap: int, seed: int) -> sp.csr_matri
 
 def swing(
     user_note: sp.spmatrix,
+    params: SwingParams | None = None,
     *,
-    alpha: float = 1.0,
-    user_alpha: float = 0.0,
-    beta: float = 0.5,
-    top_k: int = 100,
-    max_users_per_item: int | None = None,
-    min_items_per_user: int = 1,
-    max_items_per_user: int | None = None,
-    min_cooccurrence: int = 1,
     symmetrize: bool = False,
-    seed: int = 0,
     n_threads: int | None = None,
     show_progress: bool | None = None,
+    **options: Any,
 ) -> sp.csr_matrix:
     """Swing similarity between the columns (notes) of a user x note matrix.
 
@@ -142,24 +143,12 @@ def swing(
     ----------
     user_note : scipy sparse matrix, shape (n_users, n_notes)
         Engagements; any positive entry counts as one.
-    alpha : float >= 0
-        Smoothing in ``1 / (alpha + |I_u & I_v|)``.
-    user_alpha : float >= 0
-        Offset in the user weight ``(|I_u| + user_alpha) ** -beta``.
-    beta : float >= 0
-        User-weight exponent; 0 disables user weighting.
-    top_k : int >= 0
-        Neighbours kept per note (0 = all).
-    max_users_per_item : int >= 2, optional
-        Cap on users per note by seeded sampling (None = exact).
-    min_items_per_user, max_items_per_user : int
-        Users outside this range are left out.
-    min_cooccurrence : int >= 1
-        Minimum number of co-engaging users for a kept pair.
+    params : SwingParams, optional
+        The options (see the module docstring); ``**options`` (its field names, e.g.
+        ``top_k=50``) replace single fields: ``swing(x, top_k=50)`` is
+        ``swing(x, SwingParams(top_k=50))``.
     symmetrize : bool
         Return ``max(S, S.T)``: the union of both notes' kept neighbours.
-    seed : int
-        Seed of the user sampling.
     n_threads : int, optional
         Threads for the kernel (default: numba's, i.e. the CPU count).
 
@@ -176,31 +165,23 @@ def swing(
     >>> float(s[0, 1])  # users 0 and 1 share notes {0, 1}: 1 / (1 + 2)
     0.3333333432674408
     """
-    SwingParams(
-        alpha=alpha,
-        user_alpha=user_alpha,
-        beta=beta,
-        top_k=top_k,
-        max_users_per_item=max_users_per_item,
-        min_items_per_user=min_items_per_user,
-        max_items_per_user=max_items_per_user,
-        min_cooccurrence=min_cooccurrence,
-    )
+    p = SwingParams.of(params, **options)
+    alpha, top_k, min_cooccurrence = p.alpha, p.top_k, p.min_cooccurrence
     # alpha may be 0: a contributing pair shares i and j, so |I_u & I_v| >= 2 and no 0 denominator.
     if not sp.issparse(user_note):
         raise InvalidParameterError(f"user_note must be a scipy sparse matrix; got {type(user_note).__name__}")
-    x = filter_users(sp.csr_matrix(user_note), min_items=min_items_per_user, max_items=max_items_per_user)
+    x = filter_users(sp.csr_matrix(user_note), min_items=p.min_items_per_user, max_items=p.max_items_per_user)
     n_notes = x.shape[1]
     if x.nnz == 0:
         raise InvalidParameterError("user_note has no engagements (after the user filters)")
     item_user = x.T.tocsr()
-    if max_users_per_item is not None:
-        item_user = _sample_users(item_user, max_users_per_item, seed)
+    if p.max_users_per_item is not None:
+        item_user = _sample_users(item_user, p.max_users_per_item, p.seed)
     item_user.sort_indices()
     x.sort_indices()
     deg = np.diff(x.indptr).astype(np.float64)
     with np.errstate(divide="ignore"):
-        user_w = np.where(deg > 0, (deg + user_alpha) ** -beta, 0.0)
+        user_w = np.where(deg > 0, (deg + p.user_alpha) ** -p.beta, 0.0)
 
     import numba
 
@@ -271,10 +252,11 @@ def swing(
     return s
 
 
-def with_swing(graph: HeteroGraph, **params: Any) -> HeteroGraph:
+def with_swing(graph: HeteroGraph, params: SwingParams | None = None, **options: Any) -> HeteroGraph:
     """``graph`` plus ``("note", "similar", "note")`` edges weighted by :func:`swing` over its
-    user–engages–note relation (``params`` go to :func:`swing`; the choice is kept in ``meta``)."""
+    user–engages–note relation (the parameters as :func:`swing` takes them; kept in ``meta``)."""
     if not graph.has_relation(ENGAGES):
         raise InvalidParameterError(f"the graph has no {ENGAGES} relation to compute Swing from")
-    similarity = swing(graph.relation(ENGAGES), **params)
-    return graph.with_relation(SIMILAR, similarity, meta={"similar": {"method": "swing", **params}})
+    p = SwingParams.of(params, **options)
+    similarity = swing(graph.relation(ENGAGES), p)
+    return graph.with_relation(SIMILAR, similarity, meta={"similar": {"method": "swing", **asdict(p)}})

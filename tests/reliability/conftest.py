@@ -5,10 +5,9 @@ from _helpers import write_encoder_bundle
 from reliability._world import World
 
 from graphrec.cli import main
-from graphrec.graph import HeteroGraph
+from graphrec.graph import HeteroGraph, build_graph
 from graphrec.io import read_interactions
-from graphrec.jobs.bundle import BundleConfig
-from graphrec.jobs.bundle import run as run_bundle
+from graphrec.jobs.bundle import bundle_from_graph
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +19,7 @@ def world(tmp_path_factory) -> World:
     args = ["build-graph", "--interactions", str(data / "interactions.parquet"), "--notes", str(data / "notes.jsonl")]
     assert main([*args, "--out", str(graph_dir)]) == 0
     interactions = read_interactions(data / "interactions.parquet")
-    run_bundle(BundleConfig(interactions=str(data / "interactions.parquet"), out=str(root / "bundle"), dim=8))
+    bundle_from_graph(build_graph(interactions), interactions, root / "bundle", dim=8)
     ids = write_encoder_bundle(root / "cold_bundle", HeteroGraph.load(graph_dir), interactions)
     return World(
         root=root,
