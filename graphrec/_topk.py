@@ -18,7 +18,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["FEW_ROWS", "topk_rows"]
+__all__ = ["FEW_ROWS", "topk", "topk_rows"]
 
 #: Batches of at most this many rows use the partition path (see the module docstring).
 FEW_ROWS = 8
@@ -105,6 +105,15 @@ def topk_rows(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         else:
             _topk(scores, k, idx, vals)
     return idx, vals
+
+
+def topk(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """One vector's ``n`` largest finite scores (indices, values), best first, without padding."""
+    if n <= 0 or scores.size == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    idx, vals = topk_rows(np.asarray(scores, dtype=np.float64)[None, :], min(n, scores.size))
+    keep = idx[0] >= 0
+    return idx[0][keep], vals[0][keep]
 
 
 def _partition_row(row: np.ndarray, k: int, out_idx: np.ndarray, out_val: np.ndarray) -> None:

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from graphrec._topk import FEW_ROWS, topk_rows
+from graphrec._topk import FEW_ROWS, topk, topk_rows
 
 
 def _reference(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -52,3 +52,10 @@ def test_topk_rows_is_independent_of_batching_and_leaves_its_input_alone():
         part_idx, part_vals = topk_rows(s[lo : lo + 7], 20)
         np.testing.assert_array_equal(part_idx, idx[lo : lo + 7])
         np.testing.assert_array_equal(part_vals, vals[lo : lo + 7])
+
+
+def test_topk_of_one_vector_drops_padding_and_non_finite():
+    s = np.array([0.5, np.nan, 2.0, 2.0, -np.inf, 1.0])
+    idx, vals = topk(s, 10)
+    assert idx.tolist() == [2, 3, 5, 0] and vals.tolist() == [2.0, 2.0, 1.0, 0.5]
+    assert topk(s, 0)[0].size == 0 and topk(np.empty(0), 3)[0].size == 0

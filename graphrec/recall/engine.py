@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from graphrec._topk import topk_rows
+from graphrec._topk import topk
 from graphrec._validation import check_float, check_int
 from graphrec.exceptions import InvalidParameterError
 from graphrec.index.bundle import Bundle, load_bundle
@@ -153,15 +153,6 @@ def _as_id_list(values: Any, what: str) -> np.ndarray:
     return as_text(items)
 
 
-def _top(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and values of the ``n`` largest finite scores, best first, ties to the smaller index."""
-    if n <= 0 or scores.size == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0)
-    idx, vals = topk_rows(np.asarray(scores, dtype=np.float64)[None, :], min(n, scores.size))
-    keep = idx[0] >= 0
-    return idx[0][keep], vals[0][keep]
-
-
 class RecallEngine:
     """Recall over a loaded :class:`graphrec.index.Bundle`.
 
@@ -189,7 +180,7 @@ class RecallEngine:
         self.sentinel: Any = -1 if self._notes.is_int else ""
         self._history = bundle.history.tocsr()
         self._history.sort_indices()
-        self._pop_order, _ = _top(bundle.popularity.astype(np.float64), len(self._notes))
+        self._pop_order, _ = topk(bundle.popularity.astype(np.float64), len(self._notes))
         self._popularity_boost = 1.0 + np.log1p(bundle.popularity.astype(np.float64))
         self._max_seen = int(min(np.diff(self._history.indptr).max(initial=0), self.config.seen_cap))
 
@@ -284,7 +275,7 @@ class RecallEngine:
             return np.empty(0, dtype=np.int64), np.empty(0)
         scores[scores <= 0] = -np.inf
         scores[seen] = -np.inf
-        return _top(scores, n)
+        return topk(scores, n)
 
     def _tag(self, recent: tuple[np.ndarray, np.ndarray], n: int, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         nt = self.bundle.note_tags
@@ -294,7 +285,7 @@ class RecallEngine:
         scores = (nt @ (interest / interest.sum())) * self._popularity_boost
         scores = np.where(scores > 0, scores, -np.inf)
         scores[seen] = -np.inf
-        return _top(scores, n)
+        return topk(scores, n)
 
     def _query_vector(self, u: int, given: np.ndarray) -> np.ndarray | None:
         """The embedding channel's query for a user (see "Request-time history"), or None."""

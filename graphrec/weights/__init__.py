@@ -1,7 +1,7 @@
 """Edge weights: note–note similarity (ItemCF; Swing lands here too) and user–note reweighting."""
 
 from graphrec.weights.debias import COMMON_CAUSES, PopularityDebiaser, pda_scores
-from graphrec.weights.itemcf import itemcf, top_k_per_row
+from graphrec.weights.itemcf import itemcf
 from graphrec.weights.swing import SwingParams, filter_users, swing, with_swing
 
 __all__ = [
@@ -12,6 +12,5 @@ __all__ = [
     "itemcf",
     "pda_scores",
     "swing",
-    "top_k_per_row",
     "with_swing",
 ]

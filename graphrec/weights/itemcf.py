@@ -15,41 +15,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from graphrec._progress import progress
+from graphrec._topk import topk_rows
 from graphrec._validation import check_choice, check_float, check_int
 from graphrec.exceptions import InvalidParameterError
 
-__all__ = ["itemcf", "top_k_per_row"]
-
-
-def top_k_per_row(dense: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices and values of the ``k`` largest positive entries per row, best first.
-
-    Ties are broken by the smaller column index. Rows with fewer positive entries are padded with
-    index -1 and value 0.
-    """
-    n_rows, n_cols = dense.shape
-    k = min(k, n_cols)
-    if k == 0:
-        return np.empty((n_rows, 0), dtype=np.int64), np.empty((n_rows, 0), dtype=dense.dtype)
-    part = np.argpartition(-dense, k - 1, axis=1)[:, :k] if k < n_cols else np.tile(np.arange(n_cols), (n_rows, 1))
-    vals = np.take_along_axis(dense, part, axis=1)
-    # Exact tie-breaking at the k-th value: take every column >= the k-th value, sort, cut.
-    kth = vals.min(axis=1, keepdims=True)
-    cand_rows, cand_cols = np.nonzero((dense >= kth) & (dense > 0))
-    cand_vals = dense[cand_rows, cand_cols]
-    order = np.lexsort((cand_cols, -cand_vals, cand_rows))
-    cand_rows, cand_cols, cand_vals = cand_rows[order], cand_cols[order], cand_vals[order]
-    starts = np.searchsorted(cand_rows, np.arange(n_rows))
-    rank = np.arange(cand_rows.size) - starts[cand_rows]
-    keep = rank < k
-    idx = np.full((n_rows, k), -1, dtype=np.int64)
-    out = np.zeros((n_rows, k), dtype=dense.dtype)
-    idx[cand_rows[keep], rank[keep]] = cand_cols[keep]
-    out[cand_rows[keep], rank[keep]] = cand_vals[keep]
-    nonpos = out <= 0
-    idx[nonpos] = -1
-    out[nonpos] = 0
-    return idx, out
+__all__ = ["itemcf"]
 
 
 def itemcf(
@@ -127,7 +97,8 @@ def itemcf(
             cols.append(c)
             vals.append(co[r, c])
         else:
-            idx, v = top_k_per_row(co, top_k)
+            co[co <= 0] = -np.inf  # only positive similarities are neighbours
+            idx, v = topk_rows(co, min(top_k, n_notes))
             r, j = np.nonzero(idx >= 0)
             rows.append(r + start)
             cols.append(idx[r, j])

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graphrec.exceptions import InvalidParameterError
-from graphrec.weights import itemcf, top_k_per_row
+from graphrec.weights import itemcf
 
 
 def _reference(x: np.ndarray, alpha: float, top_k: int) -> np.ndarray:
@@ -49,12 +49,6 @@ def test_cosine_is_symmetric_without_pruning():
     s = itemcf(x, top_k=0).toarray()
     np.testing.assert_allclose(s, s.T, rtol=1e-6)
     assert np.all(np.diag(s) == 0)
-
-
-def test_top_k_per_row_ties_go_to_smaller_index():
-    idx, val = top_k_per_row(np.array([[1.0, 2.0, 2.0, 0.0], [0.0, 0.0, 0.0, 0.0]]), 2)
-    assert idx.tolist() == [[1, 2], [-1, -1]]
-    assert val.tolist() == [[2.0, 2.0], [0.0, 0.0]]
 
 
 def test_errors():
