@@ -19,6 +19,8 @@ why step 3 never trusts the bytes.
 
 from __future__ import annotations
 
+import datetime as _dt
+import hashlib
 import json
 import math
 import os
@@ -33,7 +35,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from graphrec._atomic import sha256_file
+from graphrec._atomic import MARKER, sha256_file
 from graphrec.exceptions import ArtifactError
 
 __all__ = [
@@ -41,10 +43,14 @@ __all__ = [
     "READ_ERRORS",
     "artifact_file",
     "checksums",
+    "config_hash",
     "csr_from_arrays",
     "float_matrix",
+    "load_csr",
     "load_npz",
     "read_manifest",
+    "save_csr",
+    "write_manifest",
 ]
 
 MANIFEST = "manifest.json"
@@ -66,6 +72,44 @@ READ_ERRORS = (
     struct.error,
 )
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def config_hash(config: Any) -> str:
+    """SHA-256 of the canonical JSON of ``config`` (sorted keys; other types by ``str``)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def write_manifest(root: Path, *, fmt: str, version: int, **fields: Any) -> dict[str, Any]:
+    """Write ``root/manifest.json``: format, version, graphrec version, creation time, ``fields``,
+    and ``files``, the SHA-256 of every file under ``root`` (what :func:`read_manifest` verifies)."""
+    from graphrec import __version__
+
+    names = sorted(str(f.relative_to(root).as_posix()) for f in root.rglob("*") if f.is_file())
+    manifest = {
+        "format": fmt,
+        "format_version": version,
+        "graphrec_version": __version__,
+        "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        **fields,
+        "files": checksums(root, [n for n in names if n not in (MANIFEST, MARKER)]),
+    }
+    (root / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    return manifest
+
+
+def save_csr(path: Path, matrix: sp.spmatrix) -> None:
+    """Write a CSR matrix in scipy's own ``.npz`` layout (:func:`scipy.sparse.save_npz`, no pickle).
+
+    Read it back with :func:`load_csr`, which checks every array (scipy's ``load_npz`` does not).
+    """
+    sp.save_npz(path, sp.csr_matrix(matrix), compressed=False)
+
+
+def load_csr(
+    path: Path, *, shape: tuple[int, int] | None = None, nonnegative: bool = False, where: str | None = None
+) -> sp.csr_matrix:
+    """A CSR matrix written by :func:`save_csr`, every array checked (:func:`csr_from_arrays`)."""
+    return csr_from_arrays(load_npz(path), where or str(path), shape=shape, nonnegative=nonnegative)
 
 
 def checksums(root: Path, names: Iterable[str]) -> dict[str, str]:

@@ -21,8 +21,6 @@ Design
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,7 +31,7 @@ import scipy.sparse as sp
 
 from graphrec._atomic import atomic_directory
 from graphrec._manifest import MANIFEST as _MANIFEST
-from graphrec._manifest import READ_ERRORS, artifact_file, checksums, csr_from_arrays, load_npz, read_manifest
+from graphrec._manifest import READ_ERRORS, artifact_file, load_csr, read_manifest, save_csr, write_manifest
 from graphrec.exceptions import ArtifactError, InvalidParameterError
 from graphrec.io.ids import IdMap, ids_to_arrays, read_id_maps
 
@@ -196,27 +194,19 @@ class HeteroGraph:
             rel_entries: list[dict[str, Any]] = []
             for et, m in self._relations.items():
                 name = f"relations/{'__'.join(et)}.npz"
-                np.savez(
-                    tmp / name, indptr=m.indptr, indices=m.indices, data=m.data, shape=np.array(m.shape, dtype=np.int64)
-                )
+                save_csr(tmp / name, m)
                 rel_entries.append({"edge_type": list(et), "file": name, "nnz": int(m.nnz)})
-            files = checksums(tmp, [_IDS, *(e["file"] for e in rel_entries)])
-            from graphrec import __version__
-
-            manifest = {
-                "format": GRAPH_KIND,
-                "format_version": GRAPH_FORMAT_VERSION,
-                "graphrec_version": __version__,
-                "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-                "nodes": [
+            write_manifest(
+                tmp,
+                fmt=GRAPH_KIND,
+                version=GRAPH_FORMAT_VERSION,
+                nodes=[
                     {"type": t, "count": len(m), "id_kind": "int" if m.is_int else "str"}
                     for t, m in self._id_maps.items()
                 ],
-                "relations": rel_entries,
-                "files": files,
-                "meta": self.meta,
-            }
-            (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+                relations=rel_entries,
+                meta=self.meta,
+            )
         return target
 
     @classmethod
@@ -251,7 +241,7 @@ class HeteroGraph:
                 raise ArtifactError(f"{root / _MANIFEST}: relation {entry['edge_type']!r} names unknown node types")
             f = artifact_file(root, manifest, entry["file"])
             shape = (len(id_maps[et[0]]), len(id_maps[et[2]]))
-            relations[et] = csr_from_arrays(load_npz(f), str(f), shape=shape, nonnegative=True)
+            relations[et] = load_csr(f, shape=shape, nonnegative=True)
             if relations[et].nnz != entry["nnz"]:
                 raise ArtifactError(f"{f}: edge count disagrees with {_MANIFEST}")
         meta = manifest.get("meta", {})

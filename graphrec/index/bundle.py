@@ -25,9 +25,6 @@ naming the file.
 
 from __future__ import annotations
 
-import datetime as _dt
-import hashlib
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -42,11 +39,13 @@ from graphrec._manifest import MANIFEST as _MANIFEST
 from graphrec._manifest import (
     READ_ERRORS,
     artifact_file,
-    checksums,
-    csr_from_arrays,
+    config_hash,
     float_matrix,
+    load_csr,
     load_npz,
     read_manifest,
+    save_csr,
+    write_manifest,
 )
 from graphrec.exceptions import ArtifactError, InvalidParameterError
 from graphrec.index.ann import AnnIndex, IndexParams
@@ -76,15 +75,6 @@ class Bundle:
     #: Events since the bundle's model was trained, per user id: note indices, oldest first
     #: (:mod:`graphrec.recall.live`); empty for a freshly built bundle.
     delta: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-def _save_csr(path: Path, m: sp.csr_matrix) -> None:
-    np.savez(path, indptr=m.indptr, indices=m.indices, data=m.data, shape=np.array(m.shape, dtype=np.int64))
-
-
-def config_hash(config: Mapping[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of ``config`` (what produced the bundle)."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def write_bundle(
@@ -158,29 +148,22 @@ def write_bundle(
         np.savez(tmp / "embeddings.npz", **embs)  # type: ignore[arg-type]
         for t, index in indexes.items():
             index.save(tmp / f"{t}.faiss")
-        _save_csr(tmp / "history.npz", hist)
+        save_csr(tmp / "history.npz", hist)
         np.save(tmp / "popularity.npy", pop)
         optional = {}
-        if similar is not None:
-            s = sp.csr_matrix(similar, dtype=np.float32)
-            if s.shape != (n_notes, n_notes):
-                raise InvalidParameterError(f"similar has shape {s.shape}; expected {(n_notes, n_notes)}")
-            _save_csr(tmp / "similar.npz", s)
-            optional["similar"] = "similar.npz"
-        if note_tags is not None:
-            if "tag" not in ids:
-                raise InvalidParameterError("note_tags needs tag ids")
-            nt = sp.csr_matrix(note_tags, dtype=np.float32)
-            if nt.shape != (n_notes, len(ids["tag"])):
-                raise InvalidParameterError(f"note_tags has shape {nt.shape}; expected {(n_notes, len(ids['tag']))}")
-            _save_csr(tmp / "note_tags.npz", nt)
-            optional["note_tags"] = "note_tags.npz"
-        if authored is not None:
-            au = sp.csr_matrix(authored, dtype=np.float32)
-            if au.shape != (n_users, n_notes):
-                raise InvalidParameterError(f"authored has shape {au.shape}; expected {(n_users, n_notes)}")
-            _save_csr(tmp / "authored.npz", au)
-            optional["authored"] = "authored.npz"
+        n_tags = len(ids["tag"]) if "tag" in ids else None
+        sparse = {"similar": (similar, (n_notes, n_notes)), "note_tags": (note_tags, (n_notes, n_tags))}
+        sparse["authored"] = (authored, (n_users, n_notes))
+        for name, (matrix, shape) in sparse.items():
+            if matrix is None:
+                continue
+            m = sp.csr_matrix(matrix, dtype=np.float32)
+            if shape[1] is None:
+                raise InvalidParameterError(f"{name} needs tag ids")
+            if m.shape != shape:
+                raise InvalidParameterError(f"{name} has shape {m.shape}; expected {shape}")
+            save_csr(tmp / f"{name}.npz", m)
+            optional[name] = f"{name}.npz"
         if encoder is not None:
             n_tags = len(ids["tag"]) if "tag" in ids else 0
             if encoder.user0.shape[0] != n_users or encoder.tag0.shape[0] not in (0, n_tags):
@@ -200,23 +183,17 @@ def write_bundle(
                 indices=flat,
             )
             optional["delta"] = "delta.npz"
-        from graphrec import __version__
-
-        files = sorted(p.name for p in tmp.iterdir())
-        manifest = {
-            "format": BUNDLE_KIND,
-            "format_version": BUNDLE_FORMAT_VERSION,
-            "graphrec_version": __version__,
-            "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            "config": cfg,
-            "config_hash": config_hash(cfg),
-            "counts": {t: len(m) for t, m in ids.items()},
-            "dims": {t: int(e.shape[1]) for t, e in embs.items()},
-            "indexes": {t: {"kind": ix.kind, "params": asdict(ix.params)} for t, ix in indexes.items()},
-            "optional": optional,
-            "files": checksums(tmp, files),
-        }
-        (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+        write_manifest(
+            tmp,
+            fmt=BUNDLE_KIND,
+            version=BUNDLE_FORMAT_VERSION,
+            config=cfg,
+            config_hash=config_hash(cfg),
+            counts={t: len(m) for t, m in ids.items()},
+            dims={t: int(e.shape[1]) for t, e in embs.items()},
+            indexes={t: {"kind": ix.kind, "params": asdict(ix.params)} for t, ix in indexes.items()},
+            optional=optional,
+        )
     return Path(path)
 
 
@@ -262,7 +239,7 @@ def _bundle_from_manifest(root: Path, manifest: dict[str, Any]) -> Bundle:
     n_users, n_notes = len(ids["user"]), len(ids["note"])
 
     def csr(name: str, shape: tuple[int, int]) -> sp.csr_matrix:
-        return csr_from_arrays(load_npz(file(name)), str(root / name), shape=shape)
+        return load_csr(file(name), shape=shape, where=str(root / name))
 
     history = csr("history.npz", (n_users, n_notes))
     try:

@@ -35,7 +35,6 @@ A YAML config holds :class:`ChainConfig`'s fields; ``gnn`` is a mapping of
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -48,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from graphrec._atomic import atomic_directory, atomic_file, check_not_overwriting_inputs, exclusive, sha256_file
+from graphrec._manifest import config_hash
 from graphrec._validation import check_choice, check_float, check_int, from_mapping
 from graphrec.exceptions import ArtifactError, InvalidParameterError
 
@@ -100,7 +100,7 @@ class ChainConfig:
 
 
 def _hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return config_hash(obj)[:16]
 
 
 def _inputs(paths: list[Path]) -> dict[str, str]:

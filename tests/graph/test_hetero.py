@@ -32,6 +32,9 @@ def test_save_load_round_trip(tmp_path, small_tables):
     assert back.meta["weighting"] == "sum"
     assert back.id_map("user").ids.dtype.kind == "O"  # text ids survive without pickle (as str objects)
     assert all(type(v) is str for v in back.id_map("user").ids)
+    # Relations are in scipy's own .npz layout: scipy.sparse.load_npz reads them as they are.
+    name = json.loads((tmp_path / "g" / "manifest.json").read_text())["relations"][0]["file"]
+    assert (sp.load_npz(tmp_path / "g" / name) != g.relation(ENGAGES)).nnz == 0
 
 
 def test_save_replaces_atomically_and_leaves_no_temp(tmp_path, small_tables):
@@ -49,7 +52,7 @@ def test_failed_save_keeps_earlier_artifact(tmp_path, small_tables, monkeypatch)
     def boom(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr("graphrec.graph.hetero.checksums", boom)
+    monkeypatch.setattr("graphrec.graph.hetero.write_manifest", boom)
     with pytest.raises(OSError, match="disk full"):
         g.save(tmp_path / "g")
     assert (tmp_path / "g" / "manifest.json").read_text() == before
