@@ -1,6 +1,6 @@
 """Edge weights: note–note similarity (ItemCF; Swing lands here too) and user–note reweighting."""
 
-from graphrec.weights.debias import COMMON_CAUSES, PopularityDebiaser, pda_scores
+from graphrec.weights.debias import COMMON_CAUSES, PopularityDebiaser
 from graphrec.weights.itemcf import itemcf
 from graphrec.weights.swing import SwingParams, filter_users, swing, with_swing
 
@@ -10,7 +10,6 @@ __all__ = [
     "SwingParams",
     "filter_users",
     "itemcf",
-    "pda_scores",
     "swing",
     "with_swing",
 ]

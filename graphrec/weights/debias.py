@@ -37,9 +37,11 @@ is unchanged; only how it is spread over popular and tail notes moves. The new e
 
 PDA
 ---
-:func:`pda_scores` is the popularity-deconfounded training score of Zhang et al. 2021 ("Causal
-Intervention for Leveraging Popularity Bias in Recommendation"): during training a model's score
-is ``softplus(score) * popularity ** gamma``; at inference the score alone is used.
+Popularity-deconfounded training (Zhang et al. 2021, "Causal Intervention for Leveraging
+Popularity Bias in Recommendation") is not here but in the GNN's loss, its one implementation:
+``GNNConfig(pda_gamma=...)`` multiplies each candidate's training score by ``popularity ** gamma``
+(``+ gamma * log popularity`` on the softmax logits, :func:`graphrec.model.gnn.losses.candidate_bias`);
+inference uses the score alone.
 """
 
 from __future__ import annotations
@@ -62,26 +64,11 @@ from graphrec.evaluate.metrics import long_tail_mask
 from graphrec.exceptions import InvalidParameterError, MissingDependencyError, NotFittedError, SchemaError
 from graphrec.graph import ENGAGES, HeteroGraph
 
-__all__ = ["COMMON_CAUSES", "PopularityDebiaser", "pda_scores"]
+__all__ = ["COMMON_CAUSES", "PopularityDebiaser"]
 
 logger = logging.getLogger("graphrec")
 
 COMMON_CAUSES = ("user_activity", "note_age", "category")
-
-
-def pda_scores(scores: Any, popularity: Any, *, gamma: float = 0.1) -> Any:
-    """PDA training score: ``softplus(scores) * popularity ** gamma`` (numpy or torch, broadcast).
-
-    ``popularity`` should be positive (e.g. training counts / max count, with a floor).
-    """
-    gamma = check_float("gamma", gamma, minimum=0.0)
-    if hasattr(scores, "detach"):
-        import torch
-
-        pop = torch.as_tensor(popularity, dtype=scores.dtype, device=scores.device)
-        return torch.nn.functional.softplus(scores) * pop.clamp_min(1e-12) ** gamma
-    s = np.asarray(scores, dtype=np.float64)
-    return np.logaddexp(0.0, s) * np.maximum(np.asarray(popularity, dtype=np.float64), 1e-12) ** gamma
 
 
 class PopularityDebiaser:

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 from graphrec.exceptions import InvalidParameterError, NotFittedError, SchemaError
 from graphrec.graph import ENGAGES, build_graph
-from graphrec.weights import PopularityDebiaser, pda_scores
+from graphrec.weights import PopularityDebiaser
 
 
 @pytest.fixture(scope="module")
@@ -108,17 +108,3 @@ def test_errors(small_tables):
         PopularityDebiaser(clip=0.7).fit(graph)
     with pytest.raises(InvalidParameterError, match="exposures have shape"):
         PopularityDebiaser().fit(graph, exposures=sp.csr_matrix((2, 2)))
-
-
-def test_pda_scores_numpy_and_torch_agree():
-    import torch
-
-    s = np.array([[-1.0, 0.0, 2.0]])
-    pop = np.array([0.1, 0.5, 1.0])
-    want = np.log1p(np.exp(s)) * pop**0.2
-    np.testing.assert_allclose(pda_scores(s, pop, gamma=0.2), want, rtol=1e-12)
-    got = pda_scores(torch.tensor(s), pop, gamma=0.2)
-    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
-    np.testing.assert_allclose(pda_scores(s, pop, gamma=0.0), np.log1p(np.exp(s)))
-    with pytest.raises(InvalidParameterError, match="gamma"):
-        pda_scores(s, pop, gamma=-1)
