@@ -301,9 +301,9 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_swing(args: argparse.Namespace) -> int:
-    from graphrec.jobs.swing import SwingConfig, run
+    from graphrec.jobs.swing import SwingJobConfig, run
 
-    report = run(_config(SwingConfig, args))
+    report = run(_config(SwingJobConfig, args))
     rows = f"{report['rows_in']:,} rows in, " if report["rows_in"] is not None else ""
     print(f"swing ({args.engine}): {rows}{report['pairs_out']:,} neighbour rows in {report['seconds']}s -> {args.out}")
     return 0
@@ -312,7 +312,7 @@ def _cmd_swing(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     from graphrec import __version__
-    from graphrec.weights.swing import SwingParams
+    from graphrec.weights.swing import SwingConfig
 
     parser = argparse.ArgumentParser(prog="graphrec", description="Graph-based recall for UGC feeds.")
     parser.add_argument("--version", action="version", version=f"graphrec {__version__}")
@@ -342,8 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("swing", help="Swing note-note similarity from user_id, note_id pairs")
     p.add_argument("--interactions", required=True, help="table with user_id, note_id (.parquet, .csv, .jsonl)")
-    p.add_argument("--out", required=True, help="neighbour table note_id, neighbor_id, score (.parquet or .csv)")
-    _add_options(p, SwingParams)
+    p.add_argument("--out", required=True, help="neighbour table note_id, neighbour_id, score (.parquet or .csv)")
+    _add_options(p, SwingConfig)
     p.add_argument("--engine", choices=("local", "spark"), default="local")
     p.set_defaults(func=_cmd_swing)
 

@@ -12,7 +12,7 @@ pyspark = pytest.importorskip("pyspark")
 from graphrec.exceptions import SchemaError  # noqa: E402
 from graphrec.graph import build_graph, pair_matrix  # noqa: E402
 from graphrec.io import read_user_note_pairs, validate_interactions, validate_notes  # noqa: E402
-from graphrec.jobs.swing import SwingConfig, neighbour_table, run  # noqa: E402
+from graphrec.jobs.swing import SwingJobConfig, neighbour_table, run  # noqa: E402
 from graphrec.spark import build_graph_spark, get_spark, swing_spark  # noqa: E402
 from graphrec.testing import make_ugc_dataset  # noqa: E402
 from graphrec.weights import swing  # noqa: E402
@@ -51,7 +51,7 @@ def test_swing_equals_embedded_engine(spark, data):
         assert (got["note_id"].to_numpy() == want["note_id"].to_numpy()).all()
         np.testing.assert_allclose(got["score"].to_numpy(), want["score"].to_numpy(), rtol=1e-5)
         if params["top_k"] == 0:  # with top_k, float ties may order differently at the cut
-            assert (got["neighbor_id"].to_numpy() == want["neighbor_id"].to_numpy()).all()
+            assert (got["neighbour_id"].to_numpy() == want["neighbour_id"].to_numpy()).all()
 
 
 def test_swing_cap_samples_deterministically(spark, data):
@@ -76,7 +76,7 @@ def test_graph_build_equals_embedded_engine(spark, data):
 def test_swing_job_on_spark_and_errors(spark, data, tmp_path):
     _d, root = data
     report = run(
-        SwingConfig(interactions=str(root / "i.parquet"), out=str(tmp_path / "n.csv"), engine="spark", top_k=3)
+        SwingJobConfig(interactions=str(root / "i.parquet"), out=str(tmp_path / "n.csv"), engine="spark", top_k=3)
     )
     assert report["pairs_out"] == len(pd.read_csv(tmp_path / "n.csv"))
     (tmp_path / "bad.csv").write_text("user_id,item\n1,2\n")

@@ -85,9 +85,12 @@ class Boosts:
     activity: float = 0.5
     recency: float = 0.1
 
-    def vector(self) -> np.ndarray:
+    def __post_init__(self) -> None:
         for name in FEATURES:
             check_float(name, getattr(self, name), minimum=0.0)
+
+    def vector(self) -> np.ndarray:
+        """The weights in :data:`FEATURES` order."""
         return np.array([getattr(self, f) for f in FEATURES], dtype=np.float64)
 
 

@@ -2,8 +2,8 @@
 id maps, neighbours, manifest). It sits under the models, which export into it; it needs no torch.
 """
 
-from graphrec.index.ann import AnnIndex, IndexParams
+from graphrec.index.ann import AnnIndex, IndexConfig
 from graphrec.index.bundle import BUNDLE_FORMAT_VERSION, Bundle, load_bundle, write_bundle
 from graphrec.index.encoder import NoteEncoder
 
-__all__ = ["BUNDLE_FORMAT_VERSION", "AnnIndex", "Bundle", "IndexParams", "NoteEncoder", "load_bundle", "write_bundle"]
+__all__ = ["BUNDLE_FORMAT_VERSION", "AnnIndex", "Bundle", "IndexConfig", "NoteEncoder", "load_bundle", "write_bundle"]

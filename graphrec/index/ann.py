@@ -34,7 +34,7 @@ from graphrec._topk import topk_rows
 from graphrec._validation import check_choice, check_int
 from graphrec.exceptions import ArtifactError, InvalidParameterError, MissingDependencyError
 
-__all__ = ["AnnIndex", "IndexParams"]
+__all__ = ["AnnIndex", "IndexConfig"]
 
 
 def _faiss() -> Any:
@@ -46,7 +46,7 @@ def _faiss() -> Any:
 
 
 @dataclass(frozen=True)
-class IndexParams:
+class IndexConfig:
     """How an :class:`AnnIndex` is built and searched (stored with it)."""
 
     kind: str = "auto"
@@ -58,6 +58,14 @@ class IndexParams:
     nlist: int | None = None
     nprobe: int = 16
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_choice("kind", self.kind, ("auto", "flat", "hnsw", "ivf"))
+        for name in ("hnsw_m", "ef_construction", "ef_search", "nprobe"):
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("exact_threshold", self.exact_threshold, minimum=0)
+        if self.nlist is not None:
+            check_int("nlist", self.nlist, minimum=1)
 
 
 def _check_vectors(name: str, vectors: Any) -> np.ndarray:
@@ -92,7 +100,7 @@ class AnnIndex:
     ([[1, 2]], [[1.0, 0.2]])
     """
 
-    def __init__(self, index: Any, vectors: np.ndarray, params: IndexParams, kind: str) -> None:
+    def __init__(self, index: Any, vectors: np.ndarray, params: IndexConfig, kind: str) -> None:
         self._index = index
         self.vectors = vectors
         self.params = params
@@ -109,13 +117,10 @@ class AnnIndex:
         return int(self.vectors.shape[0])
 
     @classmethod
-    def build(cls, vectors: Any, params: IndexParams | None = None, **overrides: Any) -> AnnIndex:
+    def build(cls, vectors: Any, params: IndexConfig | None = None, **overrides: Any) -> AnnIndex:
         """Index ``vectors`` (shape ``(n, dim)``); ``overrides`` replace fields of ``params``."""
         faiss = _faiss()
-        p = IndexParams(**{**asdict(params or IndexParams()), **overrides})
-        check_choice("kind", p.kind, ("auto", "flat", "hnsw", "ivf"))
-        for name in ("hnsw_m", "ef_construction", "ef_search", "nprobe"):
-            check_int(name, getattr(p, name), minimum=1)
+        p = IndexConfig(**{**asdict(params or IndexConfig()), **overrides})
         x = _check_vectors("vectors", vectors)
         if x.shape[0] == 0:
             raise InvalidParameterError("vectors is empty; nothing to index")
@@ -156,7 +161,7 @@ class AnnIndex:
             changes["ef_search"] = check_int("ef_search", ef_search, minimum=1)
         if nprobe is not None:
             changes["nprobe"] = check_int("nprobe", nprobe, minimum=1)
-        return AnnIndex(self._index, self.vectors, IndexParams(**{**asdict(self.params), **changes}), self.kind)
+        return AnnIndex(self._index, self.vectors, IndexConfig(**{**asdict(self.params), **changes}), self.kind)
 
     def search(self, queries: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` row indices and exact scores per query, shapes ``(n_queries, k)``."""
@@ -200,7 +205,7 @@ class AnnIndex:
             faiss.write_index(self._index, str(tmp))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], vectors: np.ndarray, params: IndexParams, kind: str) -> AnnIndex:
+    def load(cls, path: str | os.PathLike[str], vectors: np.ndarray, params: IndexConfig, kind: str) -> AnnIndex:
         """Read a faiss index written by :meth:`save`; ``vectors`` are the rows it indexes.
 
         A flat index *is* its vectors, so it is rebuilt from ``vectors`` and the file is not

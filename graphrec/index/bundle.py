@@ -48,7 +48,7 @@ from graphrec._manifest import (
     write_manifest,
 )
 from graphrec.exceptions import ArtifactError, InvalidParameterError
-from graphrec.index.ann import AnnIndex, IndexParams
+from graphrec.index.ann import AnnIndex, IndexConfig
 from graphrec.index.encoder import NoteEncoder
 from graphrec.io.ids import IdMap, ids_from_arrays, ids_to_arrays, read_id_maps
 
@@ -89,7 +89,7 @@ def write_bundle(
     authored: sp.spmatrix | None = None,
     encoder: NoteEncoder | None = None,
     delta: Mapping[str, np.ndarray] | None = None,
-    index_params: Mapping[str, IndexParams] | None = None,
+    index_params: Mapping[str, IndexConfig] | None = None,
     config: Mapping[str, Any] | None = None,
 ) -> Path:
     """Build indexes and write a bundle directory atomically.
@@ -112,7 +112,7 @@ def write_bundle(
         Side-info encoder for new notes; its user/tag tables must match the bundle's counts.
     delta : mapping of user id to note indices, optional
         Live events kept since the model was trained (:meth:`graphrec.recall.RecallEngine.save`).
-    index_params : mapping of node type to IndexParams, optional
+    index_params : mapping of node type to IndexConfig, optional
     config : mapping, optional
         JSON-serialisable description of what made the bundle (hashed into the manifest).
     """
@@ -262,7 +262,7 @@ def _bundle_from_manifest(root: Path, manifest: dict[str, Any]) -> Bundle:
         index_file = file(f"{t}.faiss")  # confined and listed before anything else about it
         if t not in embs:
             raise ArtifactError(f"{root / _MANIFEST}: index {t!r} has no embeddings")
-        params = IndexParams(**info["params"])
+        params = IndexConfig(**info["params"])
         indexes[t] = AnnIndex.load(index_file, embs[t], params, info["kind"])
     delta = _load_delta(file("delta.npz"), n_notes) if "delta" in optional else {}
     return Bundle(ids, embs, indexes, history, popularity, similar, note_tags, manifest, authored, encoder, delta)

@@ -5,7 +5,7 @@
 computes exactly what :class:`graphrec.model.gnn.SideInfoEncoder` computes in torch::
 
     h = P text + mean(tag0[tags]) + user0[author]
-    s = h + W_out relu(W_h h + b_h) + b_out      (then s / |s| when ``normalize``)
+    s = h + W_out relu(W_h h + b_h) + b_out      (then s / |s| when ``normalise``)
 
 where ``tag0`` / ``user0`` are the GNN's layer-0 tag and user embeddings. Notes with no usable
 side-info (:meth:`~graphrec.graph.side_info.SideInfo.usable`) get a zero vector.
@@ -42,7 +42,7 @@ class NoteEncoder:
     b_out: np.ndarray
     w_text: np.ndarray | None = None
     #: Return unit vectors (models trained with cosine similarity).
-    normalize: bool = False
+    normalise: bool = False
 
     @property
     def dim(self) -> int:
@@ -81,7 +81,7 @@ class NoteEncoder:
             h[known] += self.user0[a[known]]
         hidden = np.maximum(h @ self.w_hidden.T + self.b_hidden, 0.0)
         out = h + hidden @ self.w_out.T + self.b_out
-        if self.normalize:
+        if self.normalise:
             out = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         out = out.astype(np.float32)
         out[~side.usable()] = 0.0
@@ -92,7 +92,7 @@ class NoteEncoder:
         arrays = {name: getattr(self, name) for name in _ARRAYS}
         if self.w_text is not None:
             arrays["w_text"] = self.w_text
-        arrays["normalize"] = np.array(self.normalize)
+        arrays["normalise"] = np.array(self.normalise)
         with atomic_file(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
 
@@ -107,13 +107,13 @@ class NoteEncoder:
         for k in (*_ARRAYS, "w_text"):
             if k in arrays:
                 arrays[k] = float_matrix(arrays[k], f"{p} ({k})", shape=(None,) * arrays[k].ndim)
-        norm = arrays.get("normalize", np.array(False))
+        norm = arrays.get("normalise", arrays.get("normalize", np.array(False)))  # "normalize": older bundles
         if arrays["user0"].ndim != 2 or arrays["tag0"].ndim != 2 or norm.dtype != np.bool_ or norm.size != 1:
             raise ArtifactError(f"{p}: note encoder arrays have inconsistent shapes or dtypes")
         enc = cls(
             **{k: arrays[k] for k in _ARRAYS},
             w_text=arrays.get("w_text"),
-            normalize=bool(arrays["normalize"]) if "normalize" in arrays else False,
+            normalise=bool(norm),
         )
         d = enc.dim
         shapes_ok = (

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from graphrec._atomic import check_not_overwriting_inputs, check_output_directory
+from graphrec._validation import check_choice
 from graphrec.graph import HeteroGraph, build_graph
 from graphrec.graph.hetero import GRAPH_KIND
 from graphrec.io import DEFAULT_EVENT_WEIGHTS, read_interactions, read_notes, read_users
@@ -34,6 +35,10 @@ class BuildGraphConfig:
     event_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
     weighting: str = "sum"
     unknown_events: str = "error"
+
+    def __post_init__(self) -> None:
+        check_choice("weighting", self.weighting, ("sum", "log1p", "binary"))
+        check_choice("unknown_events", self.unknown_events, ("error", "drop"))
 
 
 def run(config: BuildGraphConfig) -> tuple[HeteroGraph, dict[str, Any]]:

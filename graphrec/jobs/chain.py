@@ -79,7 +79,7 @@ class ChainConfig:
     itemcf_alpha: float = 0.2
     steps: tuple[str, ...] = STEPS
 
-    def validated(self) -> ChainConfig:
+    def __post_init__(self) -> None:
         check_float("test_fraction", self.test_fraction, minimum=0.0, maximum=0.9, exclusive_minimum=True)
         check_int("k", self.k, minimum=1)
         check_int("swing_top_k", self.swing_top_k, minimum=1)
@@ -96,7 +96,6 @@ class ChainConfig:
         from graphrec.model.gnn import GNNConfig
 
         from_mapping(GNNConfig, self.gnn, source="gnn")  # fail before any work on a bad GNN option
-        return self
 
 
 def _hash(obj: Any) -> str:
@@ -361,7 +360,7 @@ def _engine_scorer(engine: Any, user_map: Any, n_notes: int, k: int) -> Callable
 
 def run(config: ChainConfig, *, show_progress: bool | None = None) -> dict[str, Any]:
     """Run the chain's ``config.steps`` in order; returns each step's report (see the docstring)."""
-    cfg = config.validated()
+    cfg = config
     work = Path(cfg.work)
     work.mkdir(parents=True, exist_ok=True)
     bodies: dict[str, Callable[[], dict[str, Any]]] = {

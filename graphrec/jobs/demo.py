@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from graphrec._atomic import atomic_file
+from graphrec._validation import check_int
 from graphrec.exceptions import InvalidParameterError
 from graphrec.jobs.chain import ChainConfig
 from graphrec.jobs.chain import run as run_chain
@@ -52,6 +53,10 @@ class DemoConfig:
     example_users: int = 3
     audience_budget: int = 10
     gnn: dict[str, Any] = field(default_factory=lambda: dict(DEMO_GNN))
+
+    def __post_init__(self) -> None:
+        for name in ("k", "example_users", "audience_budget"):
+            check_int(name, getattr(self, name), minimum=1)
 
 
 def new_note_example(notes: pd.DataFrame) -> pd.DataFrame:

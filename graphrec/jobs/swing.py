@@ -1,7 +1,7 @@
 """Job: Swing note–note similarity from a (user_id, note_id) table to a neighbour table.
 
 Input: parquet/CSV/JSONL with columns ``user_id`` and ``note_id`` (others ignored). Output:
-``note_id, neighbor_id, score`` rows (parquet or CSV by extension), each note's neighbours best
+``note_id, neighbour_id, score`` rows (parquet or CSV by extension), each note's neighbours best
 first; written atomically. ``engine="spark"`` runs the same computation on PySpark
 (:mod:`graphrec.spark`); the embedded engine is the default.
 """
@@ -19,37 +19,40 @@ from graphrec._atomic import check_not_overwriting_inputs
 from graphrec._validation import check_choice
 from graphrec.graph import pair_matrix
 from graphrec.io import read_user_note_pairs, table_format, write_table
-from graphrec.weights import SwingParams, swing
+from graphrec.weights import SwingConfig, swing
 
-__all__ = ["SwingConfig", "neighbour_table", "run"]
+__all__ = ["SwingJobConfig", "neighbour_table", "run"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class SwingConfig(SwingParams):
-    """Options of the Swing job: the :class:`graphrec.weights.SwingParams` (validated on
+class SwingJobConfig(SwingConfig):
+    """Options of the Swing job: the :class:`graphrec.weights.SwingConfig` (validated on
     construction) plus the input, the output and the engine."""
 
     interactions: str
     out: str
     engine: str = "local"
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("engine", self.engine, ("local", "spark"))
+
 
 def neighbour_table(similarity: Any, note_ids: np.ndarray) -> pd.DataFrame:
-    """``note_id, neighbor_id, score`` rows of a CSR similarity, each note's best first."""
+    """``note_id, neighbour_id, score`` rows of a CSR similarity, each note's best first."""
     s = similarity.tocoo()
     order = np.lexsort((s.col, -s.data, s.row))
     return pd.DataFrame(
         {
             "note_id": note_ids[s.row[order]],
-            "neighbor_id": note_ids[s.col[order]],
+            "neighbour_id": note_ids[s.col[order]],
             "score": s.data[order].astype(np.float32),
         }
     )
 
 
-def run(config: SwingConfig) -> dict[str, Any]:
+def run(config: SwingJobConfig) -> dict[str, Any]:
     """Run the job; returns a report (rows in, pairs out, seconds)."""
-    check_choice("engine", config.engine, ("local", "spark"))
     table_format(config.out)  # fail on a bad output type before any work
     check_not_overwriting_inputs([config.out], [config.interactions])
     t0 = time.perf_counter()

@@ -78,8 +78,8 @@ class ChannelConfig:
     #: Weight of request-time history in a known user's query vector (see "Request-time history").
     history_weight: float = 1.0
 
-    def validate(self) -> None:
-        """Raise :class:`InvalidParameterError` on unknown channels or bad numbers."""
+    def __post_init__(self) -> None:
+        # Raise InvalidParameterError on unknown channels or bad numbers.
         for name, table in (("weights", self.weights), ("quotas", self.quotas)):
             unknown = sorted(set(table) - set(CHANNELS))
             if unknown:
@@ -169,7 +169,6 @@ class RecallEngine:
     ) -> None:
         self.bundle = bundle
         self.config = config or ChannelConfig()
-        self.config.validate()
         #: Events since the bundle was built, per user id (note indices, oldest first); see
         #: :mod:`graphrec.recall.live`. Served like request-time history.
         self.delta: dict[str, np.ndarray] = dict(bundle.delta if delta is None else delta)

@@ -15,7 +15,7 @@ from graphrec.graph import AUTHORED, ENGAGES, HAS_TAG, HeteroGraph
 from graphrec.io import DEFAULT_EVENT_WEIGHTS, IdMap, TableSource, normalise_ids, table_format
 from graphrec.io.ids import as_text
 from graphrec.io.interactions import normalise_event_name
-from graphrec.weights.swing import SwingParams
+from graphrec.weights.swing import SwingConfig
 
 __all__ = ["build_edges", "build_graph_spark", "get_spark", "swing_dataframe", "swing_spark"]
 
@@ -85,8 +85,8 @@ def _normalise(values: np.ndarray) -> np.ndarray:
     return normalise_ids(pa.array(as_text(values).tolist(), type=pa.string()), name="id", source=TableSource("spark"))
 
 
-def swing_dataframe(pairs: Any, params: SwingParams | None = None, **options: Any) -> Any:
-    """Swing on Spark: ``note_id, neighbor_id, score`` rows from a DataFrame with ``user_id, note_id``.
+def swing_dataframe(pairs: Any, config: SwingConfig | None = None, **options: Any) -> Any:
+    """Swing on Spark: ``note_id, neighbour_id, score`` rows from a DataFrame with ``user_id, note_id``.
 
     Same definition and parameters as :func:`graphrec.weights.swing` (unordered user pairs,
     ``w_u = (|I_u| + user_alpha) ** -beta``). Heavy notes are sampled by a seeded hash of the
@@ -95,7 +95,7 @@ def swing_dataframe(pairs: Any, params: SwingParams | None = None, **options: An
     F = _sql()
     from pyspark.sql import Window
 
-    p = SwingParams.of(params, **options)
+    p = SwingConfig.of(config, **options)
     alpha, beta, user_alpha, top_k, seed = p.alpha, p.beta, p.user_alpha, p.top_k, p.seed
     min_cooccurrence, max_users_per_item = p.min_cooccurrence, p.max_users_per_item
 
@@ -149,24 +149,24 @@ def swing_dataframe(pairs: Any, params: SwingParams | None = None, **options: An
     if top_k:
         rank = Window.partitionBy("i").orderBy(F.col("score").desc(), F.col("j"))
         scored = scored.withColumn("_r", F.row_number().over(rank)).filter(F.col("_r") <= top_k).drop("_r")
-    return scored.select(F.col("i").alias("note_id"), F.col("j").alias("neighbor_id"), F.col("score"))
+    return scored.select(F.col("i").alias("note_id"), F.col("j").alias("neighbour_id"), F.col("score"))
 
 
 def swing_spark(
-    interactions: Any, params: SwingParams | None = None, *, spark: Any = None, **options: Any
+    interactions: Any, config: SwingConfig | None = None, *, spark: Any = None, **options: Any
 ) -> pd.DataFrame:
-    """Run :func:`swing_dataframe` on a path or DataFrame and collect ``note_id, neighbor_id, score``
+    """Run :func:`swing_dataframe` on a path or DataFrame and collect ``note_id, neighbour_id, score``
     to pandas (each note's neighbours best first, ids by graphrec's id rule)."""
     session = spark or get_spark()
     df = _read(session, interactions, columns=("user_id", "note_id"))
     if not df.limit(1).collect():
         raise SchemaError("input: the table has no rows")
-    rows = swing_dataframe(df, params, **options).collect()
-    out = pd.DataFrame(rows, columns=["note_id", "neighbor_id", "score"])
-    ids = _normalise(np.concatenate([out["note_id"].to_numpy(dtype=str), out["neighbor_id"].to_numpy(dtype=str)]))
-    out["note_id"], out["neighbor_id"] = ids[: len(out)], ids[len(out) :]
+    rows = swing_dataframe(df, config, **options).collect()
+    out = pd.DataFrame(rows, columns=["note_id", "neighbour_id", "score"])
+    ids = _normalise(np.concatenate([out["note_id"].to_numpy(dtype=str), out["neighbour_id"].to_numpy(dtype=str)]))
+    out["note_id"], out["neighbour_id"] = ids[: len(out)], ids[len(out) :]
     out["score"] = out["score"].astype(np.float32)
-    order = np.lexsort((out["neighbor_id"].to_numpy(), -out["score"].to_numpy(), out["note_id"].to_numpy()))
+    order = np.lexsort((out["neighbour_id"].to_numpy(), -out["score"].to_numpy(), out["note_id"].to_numpy()))
     return out.iloc[order].reset_index(drop=True)
 
 

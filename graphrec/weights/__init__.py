@@ -2,12 +2,12 @@
 
 from graphrec.weights.debias import COMMON_CAUSES, PopularityDebiaser
 from graphrec.weights.itemcf import itemcf
-from graphrec.weights.swing import SwingParams, filter_users, swing, with_swing
+from graphrec.weights.swing import SwingConfig, filter_users, swing, with_swing
 
 __all__ = [
     "COMMON_CAUSES",
     "PopularityDebiaser",
-    "SwingParams",
+    "SwingConfig",
     "filter_users",
     "itemcf",
     "swing",

@@ -49,13 +49,13 @@ from graphrec._validation import check_float, check_int
 from graphrec.exceptions import InvalidParameterError
 from graphrec.graph import ENGAGES, SIMILAR, HeteroGraph
 
-__all__ = ["SwingParams", "filter_users", "swing", "with_swing"]
+__all__ = ["SwingConfig", "filter_users", "swing", "with_swing"]
 
 _BLOCK_ENTRIES = 1 << 24
 
 
 @dataclass(frozen=True)
-class SwingParams:
+class SwingConfig:
     """Swing's options: the one object :func:`swing`, :func:`graphrec.spark.swing_dataframe`, the
     Swing job and the ``graphrec swing`` command (whose flags are derived from these fields and
     their ``help``) all take. Validated on construction."""
@@ -84,14 +84,14 @@ class SwingParams:
         check_int("seed", self.seed)
 
     @classmethod
-    def of(cls, params: SwingParams | None = None, **options: Any) -> SwingParams:
-        """``params`` (default: the defaults) with ``options``, field names, replaced; validated."""
-        names = [f.name for f in fields(SwingParams)]
+    def of(cls, config: SwingConfig | None = None, **options: Any) -> SwingConfig:
+        """``config`` (default: the defaults) with ``options``, field names, replaced; validated."""
+        names = [f.name for f in fields(SwingConfig)]
         unknown = sorted(set(options) - set(names))
         if unknown:
             raise InvalidParameterError(f"unknown Swing option(s) {unknown}; expected some of {names}")
-        base = params if params is not None else cls()
-        return SwingParams(**{n: options.get(n, getattr(base, n)) for n in names})
+        base = config if config is not None else cls()
+        return SwingConfig(**{n: options.get(n, getattr(base, n)) for n in names})
 
 
 def filter_users(user_note: sp.csr_matrix, *, min_items: int = 1, max_items: int | None = None) -> sp.csr_matrix:
@@ -130,7 +130,7 @@ def _sample_users(item_user: sp.csr_matrix, cap: int, seed: int) -> sp.csr_matri
 
 def swing(
     user_note: sp.spmatrix,
-    params: SwingParams | None = None,
+    config: SwingConfig | None = None,
     *,
     symmetrize: bool = False,
     n_threads: int | None = None,
@@ -143,10 +143,10 @@ def swing(
     ----------
     user_note : scipy sparse matrix, shape (n_users, n_notes)
         Engagements; any positive entry counts as one.
-    params : SwingParams, optional
-        The options (see the module docstring); ``**options`` (its field names, e.g.
+    config : SwingConfig, optional
+        The parameters (see the module docstring); ``**options`` (its field names, e.g.
         ``top_k=50``) replace single fields: ``swing(x, top_k=50)`` is
-        ``swing(x, SwingParams(top_k=50))``.
+        ``swing(x, SwingConfig(top_k=50))``.
     symmetrize : bool
         Return ``max(S, S.T)``: the union of both notes' kept neighbours.
     n_threads : int, optional
@@ -165,7 +165,7 @@ def swing(
     >>> float(s[0, 1])  # users 0 and 1 share notes {0, 1}: 1 / (1 + 2)
     0.3333333432674408
     """
-    p = SwingParams.of(params, **options)
+    p = SwingConfig.of(config, **options)
     alpha, top_k, min_cooccurrence = p.alpha, p.top_k, p.min_cooccurrence
     # alpha may be 0: a contributing pair shares i and j, so |I_u & I_v| >= 2 and no 0 denominator.
     if not sp.issparse(user_note):
@@ -252,11 +252,11 @@ def swing(
     return s
 
 
-def with_swing(graph: HeteroGraph, params: SwingParams | None = None, **options: Any) -> HeteroGraph:
+def with_swing(graph: HeteroGraph, config: SwingConfig | None = None, **options: Any) -> HeteroGraph:
     """``graph`` plus ``("note", "similar", "note")`` edges weighted by :func:`swing` over its
     user–engages–note relation (the parameters as :func:`swing` takes them; kept in ``meta``)."""
     if not graph.has_relation(ENGAGES):
         raise InvalidParameterError(f"the graph has no {ENGAGES} relation to compute Swing from")
-    p = SwingParams.of(params, **options)
+    p = SwingConfig.of(config, **options)
     similarity = swing(graph.relation(ENGAGES), p)
     return graph.with_relation(SIMILAR, similarity, meta={"similar": {"method": "swing", **asdict(p)}})

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graphrec.exceptions import ArtifactError, InvalidParameterError
-from graphrec.index import AnnIndex, IndexParams
+from graphrec.index import AnnIndex, IndexConfig
 
 
 def _exact(vectors, queries, k):
@@ -69,12 +69,12 @@ def test_save_load_round_trip_and_corruption(tmp_path):
         np.testing.assert_array_equal(back.search(q, 5)[0], index.search(q, 5)[0])
     (tmp_path / "bad.faiss").write_bytes(b"not an index")
     with pytest.raises(ArtifactError, match=r"bad.faiss: not a faiss flat index \(header b'not '\)"):
-        AnnIndex.load(tmp_path / "bad.faiss", vectors, IndexParams(), "flat")
+        AnnIndex.load(tmp_path / "bad.faiss", vectors, IndexConfig(), "flat")
     (tmp_path / "bad.faiss").write_bytes(b"IwFl" + b"\0" * 20_000)
     with pytest.raises(ArtifactError, match=r"bad.faiss: not a readable faiss index"):
-        AnnIndex.load(tmp_path / "bad.faiss", vectors, IndexParams(), "ivf")
+        AnnIndex.load(tmp_path / "bad.faiss", vectors, IndexConfig(), "ivf")
     with pytest.raises(ArtifactError, match="index holds 500 x 8 vectors; the embeddings are 10 x 8"):
-        AnnIndex.load(tmp_path / "ivf.faiss", vectors[:10], IndexParams(), "ivf")
+        AnnIndex.load(tmp_path / "ivf.faiss", vectors[:10], IndexConfig(), "ivf")
 
 
 def test_errors():

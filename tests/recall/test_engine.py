@@ -101,7 +101,7 @@ def test_channels_and_quotas(engine):
     with pytest.raises(InvalidParameterError, match="unknown channel"):
         engine.recall(u, k=10, channels=["magic"])
     with pytest.raises(InvalidParameterError, match="quotas"):
-        ChannelConfig(quotas={"tag": 0.7, "swing": 0.6}).validate()
+        ChannelConfig(quotas={"tag": 0.7, "swing": 0.6})
 
 
 def test_similar_notes_and_audience(engine):

@@ -149,22 +149,22 @@ def test_many_small_blocks_give_the_same_result(monkeypatch):
 
 
 def test_one_params_object_everywhere():
-    """swing(x, top_k=..) is swing(x, SwingParams(top_k=..)); the CLI's flags are its fields."""
+    """swing(x, top_k=..) is swing(x, SwingConfig(top_k=..)); the CLI's flags are its fields."""
     import dataclasses
 
     from graphrec.cli import build_parser
-    from graphrec.weights import SwingParams
+    from graphrec.weights import SwingConfig
 
     x = sp.random(30, 20, density=0.3, random_state=1, format="csr")
     a = swing(x, top_k=3, beta=0.0)
-    b = swing(x, SwingParams(top_k=3, beta=0.0))
+    b = swing(x, SwingConfig(top_k=3, beta=0.0))
     assert (a != b).nnz == 0
-    assert SwingParams.of(SwingParams(top_k=3), beta=0.0) == SwingParams(top_k=3, beta=0.0)
+    assert SwingConfig.of(SwingConfig(top_k=3), beta=0.0) == SwingConfig(top_k=3, beta=0.0)
     with pytest.raises(InvalidParameterError, match=r"unknown Swing option\(s\) \['topk'\]"):
         swing(x, topk=3)
     with pytest.raises(InvalidParameterError, match="top_k"):
-        SwingParams.of(top_k=-1)
+        SwingConfig.of(top_k=-1)
     args = build_parser().parse_args(["swing", "--interactions", "i.csv", "--out", "o.csv", "--top-k", "7"])
-    for f in dataclasses.fields(SwingParams):
+    for f in dataclasses.fields(SwingConfig):
         assert hasattr(args, f.name)
     assert args.top_k == 7 and args.max_users_per_item is None

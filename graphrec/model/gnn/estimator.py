@@ -142,7 +142,7 @@ class GNNRecommender(EmbeddingRecommender):
             w_out=arr(enc.out.weight),
             b_out=arr(enc.out.bias),
             w_text=arr(enc.text.weight) if enc.text is not None else None,
-            normalize=self.config.similarity == "cosine",
+            normalise=self.config.similarity == "cosine",
         )
 
     def embed_new_notes(self, side_info: SideInfo) -> np.ndarray:
