@@ -46,9 +46,9 @@ rows are flagged ``fallback=True``. Unknown tags and authors are dropped and cou
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,77 +56,29 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from graphrec._validation import check_float, check_int
+from graphrec._validation import check_int
+from graphrec.coldstart.features import Boosts, Candidates, UserFeatures
+from graphrec.coldstart.lookalike import LookalikeConfig, LookalikeExpander
+from graphrec.coldstart.seeds import SeedRanker
 from graphrec.exceptions import InvalidParameterError, SchemaError
 from graphrec.graph.side_info import SideInfo
-from graphrec.index import AnnIndex, Bundle
+from graphrec.index import Bundle
 from graphrec.index.encoder import NoteEncoder
 from graphrec.io.ids import IdMap
 
-__all__ = ["FEATURES", "Boosts", "ColdStart"]
+__all__ = ["ColdStart"]
 
 _log = logging.getLogger(__name__)
-
-FEATURES = ("embedding", "author", "tag", "activity", "recency")
-
-
-@dataclass(frozen=True)
-class Boosts:
-    """Weights of the seed-score features (``embedding`` is the reference, 1 by default).
-
-    The defaults (for when no tuning notes are at hand) sit among what :func:`tune_boosts` found on
-    synthetic data, CiteULike-a and Last.fm-2k (tag 3.9–8.9, activity 0.002–2.1 against the
-    embedding's 1; ``benchmarks/README.md``); on Last.fm no tuning trial beat them.
-    """
-
-    embedding: float = 1.0
-    author: float = 0.5
-    tag: float = 4.0
-    activity: float = 0.5
-    recency: float = 0.1
-
-    def __post_init__(self) -> None:
-        for name in FEATURES:
-            check_float(name, getattr(self, name), minimum=0.0)
-
-    def vector(self) -> np.ndarray:
-        """The weights in :data:`FEATURES` order."""
-        return np.array([getattr(self, f) for f in FEATURES], dtype=np.float64)
-
-
-@dataclass
-class Candidates:
-    """One note's candidate users and their feature matrix ``(n, len(FEATURES))``."""
-
-    users: np.ndarray
-    features: np.ndarray
-    fallback: bool = False
-
-    def rank(self, weights: np.ndarray, n: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``n`` users by ``features @ weights`` (ties to the smaller user index)."""
-        score = self.features @ weights
-        users = self.users
-        if exclude is not None and exclude.size:
-            keep = ~np.isin(users, exclude)
-            users, score = users[keep], score[keep]
-        order = np.lexsort((users, -score))[:n]
-        return users[order], score[order]
-
-
-def _max_scaled(x: np.ndarray) -> np.ndarray:
-    """``x / max(x)`` (zeros stay zeros): a feature on [0, 1] over one note's candidates."""
-    top = float(x.max(initial=0.0))
-    return x / top if top > 0 else x
-
-
-def _row_normalise(m: sp.spmatrix) -> sp.csr_matrix:
-    m = sp.csr_matrix(m, dtype=np.float64)
-    sums = np.asarray(m.sum(axis=1)).ravel()
-    return sp.csr_matrix(sp.diags(1.0 / np.maximum(sums, 1e-12)) @ m)
 
 
 class ColdStart:
     """Seed selection and look-alike expansion for new notes (see the module docstring).
+
+    A small facade over three parts: :class:`~graphrec.coldstart.features.UserFeatures` (per-user
+    state, computed once), a :class:`~graphrec.coldstart.seeds.SeedRanker` (round 1) and a
+    :class:`~graphrec.coldstart.lookalike.LookalikeExpander` (later rounds). Its parameters
+    (``boosts``, ``lookalike``) are frozen configs; :meth:`with_params` gives a copy with new
+    ones that shares the features and indexes (what the tuners' results are applied with).
 
     Parameters
     ----------
@@ -144,6 +96,7 @@ class ColdStart:
     note_ids : IdMap, optional
         The trained (warm) notes; :meth:`plan` refuses one of them given as new.
     boosts : Boosts
+    lookalike : LookalikeConfig
     candidates : int
         Users taken from the user index per note (plus author and tag candidates).
     """
@@ -160,59 +113,39 @@ class ColdStart:
         authored: sp.spmatrix | None = None,
         note_ids: IdMap | None = None,
         boosts: Boosts | None = None,
+        lookalike: LookalikeConfig | None = None,
         candidates: int = 1000,
-        attention_temperature: float = 0.1,
-        seed_weight: float = 3.0,
-        embedding_weight: float = 0.3,
-        cf_weight: float = 1.0,
     ) -> None:
+        n_users = len(user_ids)
+        if np.shape(user_embeddings)[0] != n_users:
+            raise InvalidParameterError(f"user_embeddings has {np.shape(user_embeddings)[0]} rows; {n_users} user ids")
         self.user_ids = user_ids
         self.tag_ids = tag_ids
         self.note_ids = note_ids
-        self.user_embeddings = np.ascontiguousarray(user_embeddings, dtype=np.float32)
-        n_users = len(user_ids)
-        if self.user_embeddings.shape[0] != n_users:
-            raise InvalidParameterError(f"user_embeddings has {self.user_embeddings.shape[0]} rows; {n_users} user ids")
-        hist = sp.csr_matrix(history, dtype=np.float64)
-        if hist.shape[0] != n_users:
-            raise InvalidParameterError(f"history has {hist.shape[0]} rows; {n_users} user ids")
         self.encoder = encoder
         self.boosts = boosts or Boosts()
-        self.boosts.vector()
-        self.candidates = check_int("candidates", candidates, minimum=1)
-        self.attention_temperature = check_float("attention_temperature", attention_temperature, minimum=1e-6)
-        self.seed_weight = check_float("seed_weight", seed_weight, minimum=0.0)
-        self.embedding_weight = check_float("embedding_weight", embedding_weight, minimum=0.0)
-        self.cf_weight = check_float("cf_weight", cf_weight, minimum=0.0)
-        self.history = hist
-        binary = hist.copy()
-        binary.data[:] = 1.0
-        counts = np.asarray(binary.sum(axis=1)).ravel()
-        self._hist_unit = sp.csr_matrix(sp.diags(1.0 / np.sqrt(np.maximum(counts, 1))) @ binary)
-        self.activity = np.log1p(counts) / max(np.log1p(counts.max(initial=0)), 1e-12)
-        last = np.asarray(hist.max(axis=1).todense()).ravel()
-        order = np.argsort(last, kind="stable")
-        self.recency = np.empty(n_users)
-        self.recency[order] = np.arange(n_users) / max(n_users - 1, 1)
-        self.recency[counts == 0] = 0.0
-        self.tag_users = None
-        if note_tags is not None:
-            nt = sp.csr_matrix(note_tags, dtype=np.float64)
-            nt.data[:] = 1.0
-            # tags x users: each user's share of the engagements with the tag's notes
-            self.tag_users = _row_normalise((binary @ nt).T)
-            self.tag_popularity = np.asarray(binary.sum(axis=0)).ravel() @ nt
-        self.author_fans = None
-        if authored is not None:
-            au = sp.csr_matrix(authored, dtype=np.float64)
-            au.data[:] = 1.0
-            # (author x user): share of each user's engagements that went to the author's notes
-            self.author_fans = sp.csr_matrix(_row_normalise(binary @ au.T).T)
-        self.index = AnnIndex.build(self.user_embeddings)
-        self.cosine_index = AnnIndex.build(self.user_embeddings, normalise=True)
-        self._unit = self.user_embeddings / np.maximum(
-            np.linalg.norm(self.user_embeddings, axis=1, keepdims=True), 1e-12
-        )
+        self.lookalike = lookalike or LookalikeConfig()
+        self.features = UserFeatures.build(user_embeddings, history, note_tags=note_tags, authored=authored)
+        self.seed_ranker = SeedRanker(self.features, candidates=candidates)
+        self.expander = LookalikeExpander(self.features)
+
+    @property
+    def history(self) -> sp.csr_matrix:
+        """The training history (values = recency), users x notes."""
+        return self.features.history
+
+    @property
+    def user_embeddings(self) -> np.ndarray:
+        return self.features.embeddings
+
+    def with_params(self, *, boosts: Boosts | None = None, lookalike: LookalikeConfig | None = None) -> ColdStart:
+        """A copy with other parameters, sharing this one's features and indexes."""
+        other = copy.copy(self)
+        if boosts is not None:
+            other.boosts = boosts
+        if lookalike is not None:
+            other.lookalike = lookalike
+        return other
 
     # ---- construction helpers -------------------------------------------------------------
 
@@ -242,66 +175,20 @@ class ColdStart:
             **options,
         )
 
-    # ---- seeds ----------------------------------------------------------------------------
+    # ---- rounds ---------------------------------------------------------------------------
 
     def candidate_features(self, side: SideInfo, embeddings: np.ndarray | None = None) -> list[Candidates]:
-        """Candidates and their feature matrices for each note of ``side`` (see the docstring)."""
-        emb = self.encoder(side) if embeddings is None else embeddings
-        usable = side.usable()
-        k = min(self.candidates, len(self.user_ids))
-        ann_ids, _ann_scores = self.index.search(emb, k) if len(emb) else (np.empty((0, k), np.int64), None)
-        out = []
-        for j in range(side.n_notes):
-            if not usable[j]:
-                out.append(self._fallback_candidates())
-                continue
-            pools = [ann_ids[j][ann_ids[j] >= 0]]
-            author = int(side.authors[j]) if side.authors is not None else -1
-            if author >= 0 and self.author_fans is not None:
-                row = self.author_fans[author]
-                pools.append(row.indices[np.argsort(-row.data, kind="stable")[:k]])
-            tag_idx = side.tags[j].indices if side.tags is not None else np.empty(0, np.int64)
-            tag_score = None
-            if tag_idx.size and self.tag_users is not None:
-                tag_score = np.asarray(self.tag_users[tag_idx].sum(axis=0)).ravel() / tag_idx.size
-                nz = np.flatnonzero(tag_score)
-                pools.append(nz[np.argsort(-tag_score[nz], kind="stable")[:k]])
-            users = np.unique(np.concatenate(pools))
-            f = np.zeros((users.size, len(FEATURES)))
-            dots = self.user_embeddings[users].astype(np.float64) @ emb[j].astype(np.float64)
-            f[:, 0] = dots / max(np.abs(dots).max(initial=0.0), 1e-12)
-            if author >= 0 and self.author_fans is not None:
-                f[:, 1] = _max_scaled(self.author_fans[author].toarray().ravel()[users])
-            if tag_score is not None:
-                f[:, 2] = _max_scaled(tag_score[users])
-            f[:, 3] = self.activity[users]
-            f[:, 4] = self.recency[users]
-            out.append(Candidates(users, f))
-        return out
-
-    def _fallback_candidates(self) -> Candidates:
-        """Most active users among the fans of the most popular tags (or simply most active)."""
-        k = min(self.candidates, len(self.user_ids))
-        base = self.activity.copy()
-        if self.tag_users is not None and self.tag_popularity.size:
-            top_tags = np.argsort(-self.tag_popularity, kind="stable")[:10]
-            base = base * (1.0 + _max_scaled(np.asarray(self.tag_users[top_tags].sum(axis=0)).ravel()))
-        users = np.sort(np.argsort(-base, kind="stable")[:k])
-        f = np.zeros((users.size, len(FEATURES)))
-        f[:, 3] = base[users] / max(base.max(initial=0.0), 1e-12)
-        return Candidates(users, f, fallback=True)
+        """Candidates and their feature matrices for each note of ``side`` (see the module docstring)."""
+        return self.seed_ranker.candidate_features(side, self.encoder(side) if embeddings is None else embeddings)
 
     def seeds(
         self, side: SideInfo, budget: int, *, boosts: Boosts | None = None
     ) -> list[tuple[np.ndarray, np.ndarray, bool]]:
         """Round 1 per note: ``(user indices, scores, fallback)``, ``budget`` users each."""
         budget = check_int("budget", budget, minimum=1)
-        w = (boosts or self.boosts).vector()
-        return [(*c.rank(w, budget), c.fallback) for c in self.candidate_features(side)]
+        return self.seed_ranker.rank(self.candidate_features(side), boosts or self.boosts, budget)
 
-    # ---- look-alike -------------------------------------------------------------------------
-
-    def lookalike(
+    def expand(
         self,
         note_embedding: np.ndarray,
         positives: np.ndarray,
@@ -311,49 +198,16 @@ class ColdStart:
         seed_candidates: Candidates | None = None,
         boosts: Boosts | None = None,
     ) -> tuple[np.ndarray, np.ndarray, bool]:
-        """The next ``budget`` users for one note, given engaged users so far and everyone exposed.
-
-        Returns ``(users, scores, continued_seeds)``; ``continued_seeds`` is True when there was
-        no positive and the seed ranking was continued instead.
-        """
-        budget = check_int("budget", budget, minimum=1)
-        exposed = np.asarray(exposed, dtype=np.int64)
-        pos = np.unique(np.asarray(positives, dtype=np.int64))
-        w = (boosts or self.boosts).vector()
-        if pos.size == 0:
-            if seed_candidates is None:
-                return np.empty(0, np.int64), np.empty(0), True
-            users, scores = seed_candidates.rank(w, budget, exclude=exposed)
-            return users, scores, True
-        # Attention over the positives: those closest to the note weigh most.
-        affinity = self.user_embeddings[pos].astype(np.float64) @ np.asarray(note_embedding, dtype=np.float64)
-        if np.abs(affinity).max(initial=0.0) > 0:
-            affinity = affinity / np.abs(affinity).max()
-        att = np.exp((affinity - affinity.max()) / self.attention_temperature)
-        query = (att / att.sum()) @ self._unit[pos].astype(np.float64)
-        fetch = min(len(self.user_ids), 4 * budget + exposed.size)
-        ids, _ = self.cosine_index.search(query[None, :].astype(np.float32), fetch)
-        pools = [ids[0][ids[0] >= 0]]
-        if seed_candidates is not None:
-            pools.append(seed_candidates.users)
-        users = np.unique(np.concatenate(pools))
-        users = users[~np.isin(users, exposed)]
-        score = self.embedding_weight * (self._unit[users].astype(np.float64) @ query)
-        if self.cf_weight > 0:
-            # Co-engagement with the positives (cosine of binary histories), scaled to [0, 1].
-            cf = np.asarray(self._hist_unit[users] @ self._hist_unit[pos].sum(axis=0).T).ravel()
-            score = score + self.cf_weight * cf / max(cf.max(initial=0.0), 1e-12)
-        if seed_candidates is not None and self.seed_weight > 0:
-            # The note's own signal stays in: the seed score, scaled to [0, 1] over the candidates.
-            seed_score = np.zeros(users.size)
-            at = np.minimum(np.searchsorted(seed_candidates.users, users), seed_candidates.users.size - 1)
-            hit = seed_candidates.users[at] == users
-            total = seed_candidates.features @ w
-            span = max(total.max(initial=0.0) - total.min(initial=0.0), 1e-12)
-            seed_score[hit] = (total[at[hit]] - total.min()) / span
-            score = score + self.seed_weight * seed_score
-        order = np.lexsort((users, -score))[:budget]
-        return users[order], score[order], False
+        """The next ``budget`` users for one note (:meth:`LookalikeExpander.expand` with these parameters)."""
+        return self.expander.expand(
+            note_embedding,
+            positives,
+            exposed,
+            budget,
+            config=self.lookalike,
+            boosts=boosts or self.boosts,
+            seed_candidates=seed_candidates,
+        )
 
     # ---- table API ----------------------------------------------------------------------------
 

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from graphrec.coldstart.audience import Boosts, ColdStart
+from graphrec.coldstart.audience import ColdStart
+from graphrec.coldstart.features import Boosts
 from graphrec.coldstart.simulation import baseline_audiences, simulate_rounds
 from graphrec.coldstart.tuning import tune_boosts, tune_lookalike
 from graphrec.evaluate import audience_metrics
@@ -156,15 +157,16 @@ def replay(
     lookalike_trials: int = 30,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Steps 2 and 3 of the protocol on a built :class:`ColdStart` (its boosts and look-alike weights are set).
+    """Steps 2 and 3 of the protocol on a built :class:`ColdStart` (tuned copies of it are replayed).
 
     Returns ``budget``, ``metrics`` (per method), the tuned ``boosts`` and ``lookalike`` weights,
     and ``tuning`` summaries. Besides the baselines, ``tag feature only`` ranks
     the seed candidates by the tag feature alone (an ablation of the seed score).
     """
     tuned = tune_boosts(cold, tune_side, tune_truth, budget=budget, n_trials=n_trials, seed=seed)
-    cold.boosts = tuned.boosts
+    cold = cold.with_params(boosts=tuned.boosts)
     tuned_la = tune_lookalike(cold, tune_side, tune_truth, budget=budget, n_trials=lookalike_trials, seed=seed)
+    cold = cold.with_params(lookalike=tuned_la.lookalike)
 
     rounds = simulate_rounds(cold, test_side, truth, budget=budget, rounds=2)
     cands = cold.candidate_features(test_side)

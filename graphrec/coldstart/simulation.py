@@ -27,7 +27,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from graphrec._validation import check_int
-from graphrec.coldstart.audience import Boosts, Candidates, ColdStart
+from graphrec.coldstart.audience import ColdStart
+from graphrec.coldstart.features import Boosts, Candidates
 from graphrec.graph.side_info import SideInfo
 
 __all__ = ["baseline_audiences", "simulate_rounds"]
@@ -56,7 +57,7 @@ def simulate_rounds(
         exposed = users
         for r in range(1, rounds):
             positives = exposed[np.isin(exposed, truth[j])]
-            nxt, _, _ = cold.lookalike(emb[j], positives, exposed, budget, seed_candidates=c, boosts=boosts)
+            nxt, _, _ = cold.expand(emb[j], positives, exposed, budget, seed_candidates=c, boosts=boosts)
             per_round[r].append(nxt)
             exposed = np.concatenate([exposed, nxt])
     return per_round

@@ -22,7 +22,9 @@ from typing import Any
 import numpy as np
 
 from graphrec._validation import check_float, check_int
-from graphrec.coldstart.audience import FEATURES, Boosts, ColdStart
+from graphrec.coldstart.audience import ColdStart
+from graphrec.coldstart.features import FEATURES, Boosts
+from graphrec.coldstart.lookalike import LookalikeConfig
 from graphrec.coldstart.simulation import simulate_rounds
 from graphrec.evaluate.audience import audience_metrics
 from graphrec.exceptions import MissingDependencyError
@@ -44,6 +46,11 @@ class TuningResult:
     def boosts(self) -> Boosts:
         """The parameters as :class:`Boosts` (for :func:`tune_boosts` results)."""
         return Boosts(**self.params)
+
+    @property
+    def lookalike(self) -> LookalikeConfig:
+        """The parameters as :class:`LookalikeConfig` (for :func:`tune_lookalike` results)."""
+        return LookalikeConfig(**self.params)
 
 
 def _checked(budget: int, n_trials: int, max_weight: float) -> tuple[int, int, float]:
@@ -73,7 +80,10 @@ def tune_boosts(
     max_weight: float = 10.0,
     seed: int = 0,
 ) -> TuningResult:
-    """Search boost weights that maximise mean recall@``budget`` of round-1 seeds on ``truth``."""
+    """Search boost weights that maximise mean recall@``budget`` of round-1 seeds on ``truth``.
+
+    ``cold`` is not changed; apply the result with ``cold.with_params(boosts=result.boosts)``.
+    """
     budget, n_trials, max_weight = _checked(budget, n_trials, max_weight)
     cands = cold.candidate_features(side)
     keep = [j for j, t in enumerate(truth) if len(t)]
@@ -112,16 +122,18 @@ def tune_lookalike(
     max_weight: float = 5.0,
     seed: int = 0,
 ) -> TuningResult:
-    """Search the look-alike weights for the best cumulative recall after two rounds (sets them on ``cold``)."""
+    """Search the look-alike weights for the best cumulative recall after two rounds.
 
+    ``cold`` is not changed; apply the result with ``cold.with_params(lookalike=result.lookalike)``.
+    """
     budget, n_trials, max_weight = _checked(budget, n_trials, max_weight)
     cands = cold.candidate_features(side)
-    start = {p: getattr(cold, p) for p in LOOKALIKE_PARAMS}
+    start = {p: getattr(cold.lookalike, p) for p in LOOKALIKE_PARAMS}
+    temperature = cold.lookalike.attention_temperature
 
     def cumulative(params: dict[str, float]) -> float:
-        for p, v in params.items():
-            setattr(cold, p, v)
-        r = simulate_rounds(cold, side, truth, budget=budget, rounds=2, candidates=cands)
+        trial = cold.with_params(lookalike=LookalikeConfig(attention_temperature=temperature, **params))
+        r = simulate_rounds(trial, side, truth, budget=budget, rounds=2, candidates=cands)
         both = [np.concatenate([a, b]) for a, b in zip(r[0], r[1])]
         return audience_metrics(both, truth, budget=2 * budget)[f"recall@{2 * budget}"]
 
@@ -133,7 +145,6 @@ def tune_lookalike(
         lambda t: cumulative({p: t.suggest_float(p, 0.0, max_weight) for p in LOOKALIKE_PARAMS}), n_trials=n_trials
     )
     default = cumulative(start)
-    for p, v in study.best_params.items():
-        setattr(cold, p, v)
     trials = [{"number": t.number, "value": t.value, **t.params} for t in study.trials]
-    return TuningResult(dict(study.best_params), float(study.best_value), default, trials)
+    best = {"attention_temperature": temperature, **study.best_params}
+    return TuningResult(best, float(study.best_value), default, trials)

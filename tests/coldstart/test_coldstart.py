@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 from graphrec.cli import main
-from graphrec.coldstart import Boosts, ColdStart, tune_boosts, tune_lookalike
+from graphrec.coldstart import Boosts, ColdStart, LookalikeConfig, tune_boosts, tune_lookalike
 from graphrec.coldstart.experiment import cold_start_from_model, truth_sets
 from graphrec.coldstart.simulation import baseline_audiences, simulate_rounds
 from graphrec.evaluate import audience_metrics, cold_note_split
@@ -94,10 +94,10 @@ def test_rounds_never_reexpose_and_lookalike_needs_positives(setup):
     cands = cold.candidate_features(side)
     emb = cold.encoder(side)
     first, _ = cands[0].rank(cold.boosts.vector(), 15)
-    users, _, continued = cold.lookalike(emb[0], np.empty(0, np.int64), first, 15, seed_candidates=cands[0])
+    users, _, continued = cold.expand(emb[0], np.empty(0, np.int64), first, 15, seed_candidates=cands[0])
     nxt, _ = cands[0].rank(cold.boosts.vector(), 30)
     assert continued and users.tolist() == nxt[15:].tolist()
-    users, _, continued = cold.lookalike(emb[0], first[:2], first, 15, seed_candidates=cands[0])
+    users, _, continued = cold.expand(emb[0], first[:2], first, 15, seed_candidates=cands[0])
     assert not continued and users.size == 15 and not np.isin(users, first).any()
 
 
@@ -125,11 +125,18 @@ def test_tuning_never_worse_than_start(setup):
     seeds_2n = [c.rank(cold.boosts.vector(), 40)[0] for c in cold.candidate_features(side)]
     assert la.best_recall >= audience_metrics(seeds_2n, truth, budget=40)["recall@40"] - 1e-12
     assert {t["number"] for t in la.trials} == set(range(4))
+    # Tuners return parameters; they never change the ColdStart they were given.
+    assert cold.boosts == Boosts() and cold.lookalike == LookalikeConfig()
+    tuned = cold.with_params(boosts=res.boosts, lookalike=la.lookalike)
+    assert tuned.boosts == res.boosts and tuned.lookalike == la.lookalike and cold.boosts == Boosts()
+    assert tuned.seed_ranker is cold.seed_ranker and tuned.features is cold.features  # shared, not rebuilt
 
 
 def test_bad_parameters(setup):
     with pytest.raises(InvalidParameterError, match="author"):
-        Boosts(author=-1.0).vector()
+        Boosts(author=-1.0)
+    with pytest.raises(InvalidParameterError, match="cf_weight"):
+        LookalikeConfig(cf_weight=-1.0)
     cold = setup["cold"]
     with pytest.raises(InvalidParameterError, match="user_embeddings"):
         ColdStart(user_ids=cold.user_ids, user_embeddings=np.zeros((2, 4)), history=cold.history, encoder=cold.encoder)
