@@ -341,6 +341,188 @@ def _by_popularity(rng: np.random.Generator, members: np.ndarray, popularity: np
     return members[np.minimum(np.searchsorted(cum, rng.random(n) * cum[-1], side="right"), members.size - 1)]
 
 
+def _plant_notes(
+    rng: np.random.Generator,
+    n_notes: int,
+    main_topic: np.ndarray,
+    n_communities: int,
+    popularity_shape: float,
+    creator_share: float,
+    days: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Uneven topic sizes, heavy-tailed popularity, authors from the topic's creators, publication times."""
+    n_users = main_topic.size
+    topic_share = rng.dirichlet(np.full(n_communities, 3.0))
+    note_topic = rng.choice(n_communities, size=n_notes, p=topic_share)
+    popularity = rng.pareto(popularity_shape, n_notes) + 1.0
+    n_creators = max(1, round(creator_share * n_users))
+    creators = rng.choice(n_users, size=n_creators, replace=False)
+    creator_output = rng.pareto(1.5, n_creators) + 1.0
+    author = np.empty(n_notes, dtype=np.int64)
+    for c in range(n_communities):
+        idx = np.flatnonzero(note_topic == c)
+        if idx.size == 0:
+            continue
+        pool = creators[main_topic[creators] == c]
+        weights = creator_output[main_topic[creators] == c]
+        if pool.size == 0:
+            pool, weights = creators, creator_output
+        author[idx] = rng.choice(pool, size=idx.size, p=weights / weights.sum())
+    created_at = _START + rng.integers(0, days * 86_400, n_notes)
+    return note_topic, popularity, author, created_at
+
+
+def _draw_engagements(
+    rng: np.random.Generator,
+    n_engagements: int,
+    interests: np.ndarray,
+    activity: np.ndarray,
+    note_topic: np.ndarray,
+    popularity: np.ndarray,
+    noise: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """User by activity; topic by interest (or global popularity with probability ``noise``); note by
+    popularity within the topic. Returns users, notes and the positions drawn by interest."""
+    n_users, n_communities = interests.shape
+    n_notes = note_topic.size
+    per_user = rng.multinomial(n_engagements, activity / activity.sum())
+    e_user = np.repeat(np.arange(n_users), per_user)
+    rng.shuffle(e_user)
+    e_note = np.empty(n_engagements, dtype=np.int64)
+    is_noise = rng.random(n_engagements) < noise
+    cum_pop = np.cumsum(popularity)
+    e_note[is_noise] = np.searchsorted(cum_pop, rng.random(int(is_noise.sum())) * cum_pop[-1], side="right")
+    personal = np.flatnonzero(~is_noise)
+    cum_int = np.cumsum(interests, axis=1)
+    e_topic = np.empty(personal.size, dtype=np.int64)
+    for start in range(0, personal.size, 1_000_000):
+        sl = personal[start : start + 1_000_000]
+        r = rng.random(sl.size)
+        e_topic[start : start + sl.size] = np.minimum((r[:, None] > cum_int[e_user[sl]]).sum(axis=1), n_communities - 1)
+    for c in range(n_communities):
+        members = np.flatnonzero(note_topic == c)
+        which = personal[e_topic == c]
+        if which.size == 0:
+            continue
+        if members.size == 0:
+            members = np.arange(n_notes)
+        e_note[which] = _by_popularity(rng, members, popularity, which.size)
+    return e_user, np.minimum(e_note, n_notes - 1), personal
+
+
+def _apply_taste(
+    rng: np.random.Generator,
+    engagements: tuple[np.ndarray, np.ndarray, np.ndarray],
+    n_users: int,
+    note_topic: np.ndarray,
+    popularity: np.ndarray,
+    groups: int,
+    strength: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A ``strength`` share of the interest-driven engagements is redrawn within the user's latent
+    taste group (``e_note`` is updated in place). Returns the users' and the notes' groups."""
+    e_user, e_note, personal = engagements
+    user_taste = rng.integers(0, groups, n_users)
+    note_taste = rng.integers(0, groups, note_topic.size)
+    within = personal[rng.random(personal.size) < strength]
+    for c in range(int(note_topic.max(initial=-1)) + 1):
+        for g in range(groups):
+            members = np.flatnonzero((note_topic == c) & (note_taste == g))
+            which = within[(note_topic[e_note[within]] == c) & (user_taste[e_user[within]] == g)]
+            if which.size == 0 or members.size == 0:
+                continue
+            e_note[which] = _by_popularity(rng, members, popularity, which.size)
+    return user_taste, note_taste
+
+
+def _event_rows(
+    rng: np.random.Generator,
+    e_user: np.ndarray,
+    e_note: np.ndarray,
+    created_at: np.ndarray,
+    match: np.ndarray,
+    activity: np.ndarray,
+    popularity: np.ndarray,
+    impressions_per_engagement: float,
+    median_delay_days: float,
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Clicks (log-normal delay after publication, dwell by interest match), further events with a
+    probability that grows with the match, and optional impressions by popularity."""
+    n = e_user.size
+    n_users, n_notes = activity.size, popularity.size
+    delay = (rng.lognormal(np.log(median_delay_days * 86_400), 1.2, n)).astype(np.int64)
+    e_time = created_at[e_note] + delay
+    dwell = rng.lognormal(np.log(20.0) + 1.5 * match, 0.5).astype(np.float32)
+    parts: dict[str, list[np.ndarray]] = {
+        "user": [e_user],
+        "note": [e_note],
+        "event": [np.zeros(n, dtype=np.int8)],
+        "timestamp": [e_time],
+        "value": [dwell],
+    }
+    event_names = ["click"] + [name for name, _ in _EXTRA_EVENTS]
+    for code, (_name, p) in enumerate(_EXTRA_EVENTS, start=1):
+        hit = np.flatnonzero(rng.random(n) < p * (0.5 + match))
+        parts["user"].append(e_user[hit])
+        parts["note"].append(e_note[hit])
+        parts["event"].append(np.full(hit.size, code, dtype=np.int8))
+        parts["timestamp"].append(e_time[hit] + rng.integers(1, 600, hit.size))
+        parts["value"].append(np.zeros(hit.size, dtype=np.float32))
+    n_imp = round(impressions_per_engagement * n)
+    if n_imp:
+        event_names.append("impression")
+        cum_pop = np.cumsum(popularity)
+        i_user = rng.choice(n_users, size=n_imp, p=activity / activity.sum())
+        i_note = np.minimum(np.searchsorted(cum_pop, rng.random(n_imp) * cum_pop[-1], side="right"), n_notes - 1)
+        parts["user"].append(i_user)
+        parts["note"].append(i_note)
+        parts["event"].append(np.full(n_imp, len(event_names) - 1, dtype=np.int8))
+        delays = rng.lognormal(np.log(median_delay_days * 86_400), 1.2, n_imp).astype(np.int64)
+        parts["timestamp"].append(created_at[i_note] + delays)
+        parts["value"].append(np.zeros(n_imp, dtype=np.float32))
+    return {k: np.concatenate(v) for k, v in parts.items()}, event_names
+
+
+def _note_table(
+    rng: np.random.Generator,
+    note_ids: np.ndarray,
+    author_ids: np.ndarray,
+    note_topic: np.ndarray,
+    created_at: np.ndarray,
+    tags_per_community: int,
+    with_text: bool,
+) -> pd.DataFrame:
+    """Tags from the topic (Zipf over its tags), a global tag now and then, text from its vocabulary."""
+    n_notes = note_ids.size
+    tag_rank = 1.0 / np.arange(1, tags_per_community + 1)
+    tag_p = tag_rank / tag_rank.sum()
+    n_tags = rng.integers(1, 5, n_notes)
+    tags: list[tuple[str, ...]] = []
+    for i in range(n_notes):
+        vocab = _topic(int(note_topic[i]))
+        picks = np.unique(rng.choice(tags_per_community, size=n_tags[i], p=tag_p))
+        t = [f"{vocab[0]}_{vocab[1 + k % (len(vocab) - 1)]}{'' if k < len(vocab) - 1 else k}" for k in picks]
+        if rng.random() < 0.15:
+            t.append(_GLOBAL_TAGS[rng.integers(len(_GLOBAL_TAGS))])
+        tags.append(tuple(t))
+    if with_text:
+        titles = [_words(rng, _topic(int(c)), rng.integers(3, 7, 1), generic_share=0.35)[0] for c in note_topic]
+        texts = [_words(rng, _topic(int(c)), rng.integers(10, 21, 1), generic_share=0.5)[0] for c in note_topic]
+    else:
+        titles = texts = [""] * n_notes
+    return pd.DataFrame(
+        {
+            "note_id": note_ids,
+            "author_id": author_ids,
+            "tags": tags,
+            "title": titles,
+            "text": texts,
+            "category": [_topic(int(c))[0] for c in note_topic],
+            "created_at": created_at,
+        }
+    )
+
+
 def make_ugc_dataset(
     *,
     n_users: int = 2_000,
@@ -419,143 +601,37 @@ def make_ugc_dataset(
     taste_groups = check_int("taste_groups", taste_groups, minimum=1)
     taste_strength = check_float("taste_strength", taste_strength, minimum=0.0, maximum=1.0)
     rng = np.random.default_rng(seed)
-    C = n_communities
-
-    # Users: sparse interests, heavy-tailed activity.
-    interests = rng.dirichlet(np.full(C, 0.15), size=n_users)
-    activity = rng.pareto(activity_shape, n_users) + 1.0
-    main_topic = interests.argmax(axis=1)
-
-    # Notes: uneven topic sizes, heavy-tailed popularity, authors from the topic's creators.
-    topic_share = rng.dirichlet(np.full(C, 3.0))
-    note_topic = rng.choice(C, size=n_notes, p=topic_share)
-    popularity = rng.pareto(popularity_shape, n_notes) + 1.0
-    n_creators = max(1, round(creator_share * n_users))
-    creators = rng.choice(n_users, size=n_creators, replace=False)
-    creator_output = rng.pareto(1.5, n_creators) + 1.0
-    author = np.empty(n_notes, dtype=np.int64)
-    for c in range(C):
-        idx = np.flatnonzero(note_topic == c)
-        if idx.size == 0:
-            continue
-        pool = creators[main_topic[creators] == c]
-        weights = creator_output[main_topic[creators] == c]
-        if pool.size == 0:
-            pool, weights = creators, creator_output
-        author[idx] = rng.choice(pool, size=idx.size, p=weights / weights.sum())
-    created_at = _START + rng.integers(0, days * 86_400, n_notes)
-
-    # Engagements: user by activity, topic by interest (or global popularity with prob. noise).
-    per_user = rng.multinomial(n_engagements, activity / activity.sum())
-    e_user = np.repeat(np.arange(n_users), per_user)
-    rng.shuffle(e_user)
-    e_note = np.empty(n_engagements, dtype=np.int64)
-    is_noise = rng.random(n_engagements) < noise
-    cum_pop = np.cumsum(popularity)
-    e_note[is_noise] = np.searchsorted(cum_pop, rng.random(int(is_noise.sum())) * cum_pop[-1], side="right")
-    personal = np.flatnonzero(~is_noise)
-    cum_int = np.cumsum(interests, axis=1)
-    e_topic = np.empty(personal.size, dtype=np.int64)
-    for start in range(0, personal.size, 1_000_000):
-        sl = personal[start : start + 1_000_000]
-        r = rng.random(sl.size)
-        e_topic[start : start + sl.size] = np.minimum((r[:, None] > cum_int[e_user[sl]]).sum(axis=1), C - 1)
-    for c in range(C):
-        members = np.flatnonzero(note_topic == c)
-        which = personal[e_topic == c]
-        if which.size == 0:
-            continue
-        if members.size == 0:
-            members = np.arange(n_notes)
-        e_note[which] = _by_popularity(rng, members, popularity, which.size)
-    e_note = np.minimum(e_note, n_notes - 1)
+    # The phases draw from one stream in a fixed order: the same arguments give the same data.
+    interests = rng.dirichlet(np.full(n_communities, 0.15), size=n_users)  # sparse interests
+    activity = rng.pareto(activity_shape, n_users) + 1.0  # heavy-tailed activity
+    note_topic, popularity, author, created_at = _plant_notes(
+        rng, n_notes, interests.argmax(axis=1), n_communities, popularity_shape, creator_share, days
+    )
+    e_user, e_note, personal = _draw_engagements(rng, n_engagements, interests, activity, note_topic, popularity, noise)
     if taste_groups > 1:
         # Drawn after everything else, so that taste_groups=1 leaves the random stream untouched.
-        user_taste = rng.integers(0, taste_groups, n_users)
-        note_taste = rng.integers(0, taste_groups, n_notes)
-        within = personal[rng.random(personal.size) < taste_strength]
-        for c in range(C):
-            for g in range(taste_groups):
-                members = np.flatnonzero((note_topic == c) & (note_taste == g))
-                which = within[(note_topic[e_note[within]] == c) & (user_taste[e_user[within]] == g)]
-                if which.size == 0 or members.size == 0:
-                    continue
-                e_note[which] = _by_popularity(rng, members, popularity, which.size)
-    else:
-        user_taste = np.zeros(n_users, np.int64)
-        note_taste = np.zeros(n_notes, np.int64)
-    delay = (rng.lognormal(np.log(median_delay_days * 86_400), 1.2, n_engagements)).astype(np.int64)
-    e_time = created_at[e_note] + delay
-    match = interests[e_user, note_topic[e_note]]
-    dwell = rng.lognormal(np.log(20.0) + 1.5 * match, 0.5).astype(np.float32)
-
-    users_col = [e_user]
-    notes_col = [e_note]
-    events_col = [np.zeros(n_engagements, dtype=np.int8)]
-    times_col = [e_time]
-    values_col = [dwell]
-    event_names = ["click"] + [name for name, _ in _EXTRA_EVENTS]
-    for code, (_name, p) in enumerate(_EXTRA_EVENTS, start=1):
-        hit = np.flatnonzero(rng.random(n_engagements) < p * (0.5 + match))
-        users_col.append(e_user[hit])
-        notes_col.append(e_note[hit])
-        events_col.append(np.full(hit.size, code, dtype=np.int8))
-        times_col.append(e_time[hit] + rng.integers(1, 600, hit.size))
-        values_col.append(np.zeros(hit.size, dtype=np.float32))
-    n_imp = round(impressions_per_engagement * n_engagements)
-    if n_imp:
-        event_names.append("impression")
-        i_user = rng.choice(n_users, size=n_imp, p=activity / activity.sum())
-        i_note = np.minimum(np.searchsorted(cum_pop, rng.random(n_imp) * cum_pop[-1], side="right"), n_notes - 1)
-        users_col.append(i_user)
-        notes_col.append(i_note)
-        events_col.append(np.full(n_imp, len(event_names) - 1, dtype=np.int8))
-        times_col.append(
-            created_at[i_note] + rng.lognormal(np.log(median_delay_days * 86_400), 1.2, n_imp).astype(np.int64)
+        user_taste, note_taste = _apply_taste(
+            rng, (e_user, e_note, personal), n_users, note_topic, popularity, taste_groups, taste_strength
         )
-        values_col.append(np.zeros(n_imp, dtype=np.float32))
-    u = np.concatenate(users_col)
-    order = np.argsort(np.concatenate(times_col), kind="stable")
+    else:
+        user_taste, note_taste = np.zeros(n_users, np.int64), np.zeros(n_notes, np.int64)
+    match = interests[e_user, note_topic[e_note]]
+    columns, event_names = _event_rows(
+        rng, e_user, e_note, created_at, match, activity, popularity, impressions_per_engagement, median_delay_days
+    )
     user_ids = np.array([f"u{i}" for i in range(n_users)]) if string_ids else np.arange(n_users, dtype=np.int64)
     note_ids = np.arange(n_notes, dtype=np.int64) + 100_000
+    order = np.argsort(columns["timestamp"], kind="stable")
     interactions = pd.DataFrame(
         {
-            "user_id": user_ids[u[order]],
-            "note_id": note_ids[np.concatenate(notes_col)[order]],
-            "event_type": pd.Categorical.from_codes(np.concatenate(events_col)[order], categories=event_names),
-            "timestamp": np.concatenate(times_col)[order],
-            "value": np.concatenate(values_col)[order],
+            "user_id": user_ids[columns["user"][order]],
+            "note_id": note_ids[columns["note"][order]],
+            "event_type": pd.Categorical.from_codes(columns["event"][order], categories=event_names),
+            "timestamp": columns["timestamp"][order],
+            "value": columns["value"][order],
         }
     )
-
-    # Side-info: tags from the topic (Zipf over its tags), a global tag now and then, text from its vocabulary.
-    tag_rank = 1.0 / np.arange(1, tags_per_community + 1)
-    tag_p = tag_rank / tag_rank.sum()
-    n_tags = rng.integers(1, 5, n_notes)
-    tags: list[tuple[str, ...]] = []
-    for i in range(n_notes):
-        vocab = _topic(int(note_topic[i]))
-        picks = np.unique(rng.choice(tags_per_community, size=n_tags[i], p=tag_p))
-        t = [f"{vocab[0]}_{vocab[1 + k % (len(vocab) - 1)]}{'' if k < len(vocab) - 1 else k}" for k in picks]
-        if rng.random() < 0.15:
-            t.append(_GLOBAL_TAGS[rng.integers(len(_GLOBAL_TAGS))])
-        tags.append(tuple(t))
-    if with_text:
-        titles = [_words(rng, _topic(int(c)), rng.integers(3, 7, 1), generic_share=0.35)[0] for c in note_topic]
-        texts = [_words(rng, _topic(int(c)), rng.integers(10, 21, 1), generic_share=0.5)[0] for c in note_topic]
-    else:
-        titles = texts = [""] * n_notes
-    notes = pd.DataFrame(
-        {
-            "note_id": note_ids,
-            "author_id": user_ids[author],
-            "tags": tags,
-            "title": titles,
-            "text": texts,
-            "category": [_topic(int(c))[0] for c in note_topic],
-            "created_at": created_at,
-        }
-    )
+    notes = _note_table(rng, note_ids, user_ids[author], note_topic, created_at, tags_per_community, with_text)
     users = pd.DataFrame(
         {
             "user_id": user_ids,
