@@ -71,6 +71,104 @@ logger = logging.getLogger("graphrec")
 COMMON_CAUSES = ("user_activity", "note_age", "category")
 
 
+def _non_engaged_units(
+    x: sp.csr_matrix, exposures: sp.spmatrix | None, popularity: np.ndarray, neg_rate: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The non-engaged units (users, notes) and where they come from: the exposure log when given,
+    else sampled exposures."""
+    if exposures is not None:
+        e = sp.csr_matrix(exposures, dtype=np.float32)
+        if e.shape != x.shape:
+            raise InvalidParameterError(f"exposures have shape {e.shape}; the graph's engagements {x.shape}")
+        e = e - e.multiply(x > 0)
+        e.eliminate_zeros()
+        neg_u = np.repeat(np.arange(x.shape[0]), np.diff(e.indptr))
+        return neg_u, e.indices.astype(np.int64), "exposures without engagement"
+    # No exposure log: model a feed that shows notes in proportion to their popularity (the
+    # exposure bias at issue), drawing exposures for users as active as they are.
+    pos_u = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+    n_neg = round(neg_rate * pos_u.size)
+    neg_u = rng.choice(pos_u, size=n_neg)
+    cum = np.cumsum(popularity.astype(np.float64))
+    neg_i = np.minimum(np.searchsorted(cum, rng.random(n_neg) * cum[-1], side="right"), x.shape[1] - 1)
+    keep = np.asarray(x[neg_u, neg_i]).ravel() == 0
+    return neg_u[keep], neg_i[keep], "sampled exposures without engagement (notes drawn by popularity)"
+
+
+def _covariates(activity: np.ndarray | None, note_cov: dict[str, Any], u: np.ndarray, i: np.ndarray) -> pd.DataFrame:
+    """The common causes of units ``(u, i)``: user activity, note age, category dummies."""
+    cols: dict[str, np.ndarray] = {}
+    if activity is not None:
+        cols["user_activity"] = activity[u]
+    if "note_age" in note_cov:
+        cols["note_age"] = note_cov["note_age"][i]
+    for name, values in note_cov.get("category", {}).items():
+        cols[name] = values[i]
+    return pd.DataFrame(cols)
+
+
+def _estimate_and_refute(
+    causal_model: Any, data: pd.DataFrame, dot: str, sims: int, seed: int
+) -> tuple[Any, dict[str, Any]]:
+    """DoWhy: identify, estimate by propensity-score weighting, and run three refuters."""
+    with warnings.catch_warnings(), quiet("dowhy"):
+        warnings.simplefilter("ignore")
+        model = causal_model(data=data.copy(), treatment="popular", outcome="engaged", graph=dot)
+        estimand = model.identify_effect(proceed_when_unidentifiable=True)
+        estimate = model.estimate_effect(
+            estimand,
+            method_name="backdoor.propensity_score_weighting",
+            method_params={"weighting_scheme": "ips_weight"},
+        )
+        # DoWhy 0.14 leaves the fitted propensity column in the model's data and its placebo
+        # refuter then reuses it instead of refitting (py-why/dowhy#1728): drop it first.
+        col = estimate.estimator.propensity_score_column
+        if col in model._data.columns:
+            model._data = model._data.drop(columns=[col])
+        refutations = {}
+        for name, kwargs in (
+            ("random_common_cause", {}),
+            ("placebo_treatment_refuter", {"placebo_type": "permute"}),
+            ("data_subset_refuter", {"subset_fraction": 0.8}),
+        ):
+            r = model.refute_estimate(
+                estimand, estimate, method_name=name, num_simulations=sims, random_seed=seed, **kwargs
+            )
+            if col in model._data.columns:
+                model._data = model._data.drop(columns=[col])
+            result = r.refutation_result or {}
+            refutations[name] = {
+                "new_effect": float(np.asarray(r.new_effect).mean()),
+                "p_value": float(result.get("p_value", np.nan)),
+                "significant": bool(result.get("is_statistically_significant", False)),
+            }
+    return estimate, refutations
+
+
+def _weight_report(
+    x: sp.csr_matrix, weights: sp.csr_matrix, e_edge: np.ndarray, treated: np.ndarray, *, clip: float, strength: float
+) -> dict[str, Any]:
+    """Propensity and weight statistics of the fitted debiaser."""
+    e_clip = np.clip(e_edge, clip, 1 - clip)
+    ipw_full = np.where(treated, 1.0 / e_clip, 1.0 / (1.0 - e_clip))
+    return {
+        "propensity": {
+            "min": float(e_edge.min()),
+            "mean": float(e_edge.mean()),
+            "max": float(e_edge.max()),
+            "clip": clip,
+            "strength": strength,
+            "clipped_share": float(((e_edge < clip) | (e_edge > 1 - clip)).mean()),
+        },
+        "weights": {
+            "ipw_max_at_strength_1": float(ipw_full.max()),
+            "normalisation": "per user: total edge weight preserved",
+            "tail_weight_share_before": float(x.data[~treated].sum() / x.data.sum()),
+            "tail_weight_share_after": float(weights.data[~treated].sum() / weights.data.sum()),
+        },
+    }
+
+
 class PopularityDebiaser:
     """Estimate popularity's effect on engagement with DoWhy and reweight edges by IPS.
 
@@ -203,7 +301,7 @@ class PopularityDebiaser:
         if x.nnz == 0:
             raise InvalidParameterError(f"relation {ENGAGES} has no edges")
         rng = np.random.default_rng(self.seed)
-        n_users, n_notes = x.shape
+        n_users = x.shape[0]
         popularity = np.diff(x.tocsc().indptr)
         popular = ~long_tail_mask(popularity, head_share=head_share)
         activity: np.ndarray | None = np.log1p(np.diff(x.indptr)).astype(float)
@@ -211,28 +309,9 @@ class PopularityDebiaser:
         if self.common_causes is not None and "user_activity" not in self.common_causes:
             activity = None
 
-        # Units: engaged edges, and non-engaged exposures (given or sampled).
         pos_u = np.repeat(np.arange(n_users), np.diff(x.indptr))
         pos_i = x.indices.astype(np.int64)
-        if exposures is not None:
-            e = sp.csr_matrix(exposures, dtype=np.float32)
-            if e.shape != x.shape:
-                raise InvalidParameterError(f"exposures have shape {e.shape}; the graph's engagements {x.shape}")
-            e = e - e.multiply(x > 0)
-            e.eliminate_zeros()
-            neg_u = np.repeat(np.arange(n_users), np.diff(e.indptr))
-            neg_i = e.indices.astype(np.int64)
-            negatives = "exposures without engagement"
-        else:
-            # No exposure log: model a feed that shows notes in proportion to their popularity
-            # (the exposure bias at issue), drawing exposures for users as active as they are.
-            n_neg = round(neg_rate * pos_u.size)
-            neg_u = rng.choice(pos_u, size=n_neg)
-            cum = np.cumsum(popularity.astype(np.float64))
-            neg_i = np.minimum(np.searchsorted(cum, rng.random(n_neg) * cum[-1], side="right"), n_notes - 1)
-            keep = np.asarray(x[neg_u, neg_i]).ravel() == 0
-            neg_u, neg_i = neg_u[keep], neg_i[keep]
-            negatives = "sampled exposures without engagement (notes drawn by popularity)"
+        neg_u, neg_i, negatives = _non_engaged_units(x, exposures, popularity, neg_rate, rng)
         units_u = np.concatenate([pos_u, neg_u])
         units_i = np.concatenate([pos_i, neg_i])
         outcome = np.concatenate([np.ones(pos_u.size, dtype=int), np.zeros(neg_u.size, dtype=int)])
@@ -242,14 +321,7 @@ class PopularityDebiaser:
             pick = np.arange(units_u.size)
 
         def covariates(u: np.ndarray, i: np.ndarray) -> pd.DataFrame:
-            cols: dict[str, np.ndarray] = {}
-            if activity is not None:
-                cols["user_activity"] = activity[u]
-            if "note_age" in note_cov:
-                cols["note_age"] = note_cov["note_age"][i]
-            for name, values in note_cov.get("category", {}).items():
-                cols[name] = values[i]
-            return pd.DataFrame(cols)
+            return _covariates(activity, note_cov, u, i)
 
         w_units = covariates(units_u[pick], units_i[pick])
         if w_units.shape[1] == 0:
@@ -259,38 +331,8 @@ class PopularityDebiaser:
             raise InvalidParameterError("every unit has the same treatment; adjust head_share")
         causes = list(w_units.columns)
         dot = "digraph {" + " ".join(f"{c} -> popular; {c} -> engaged;" for c in causes) + " popular -> engaged; }"
-        with warnings.catch_warnings(), quiet("dowhy"):
-            warnings.simplefilter("ignore")
-            model = CausalModel(data=data.copy(), treatment="popular", outcome="engaged", graph=dot)
-            estimand = model.identify_effect(proceed_when_unidentifiable=True)
-            estimate = model.estimate_effect(
-                estimand,
-                method_name="backdoor.propensity_score_weighting",
-                method_params={"weighting_scheme": "ips_weight"},
-            )
-            ps_model = estimate.estimator.propensity_score_model
-            # DoWhy 0.14 leaves the fitted propensity column in the model's data and its placebo
-            # refuter then reuses it instead of refitting (py-why/dowhy#1728): drop it first.
-            col = estimate.estimator.propensity_score_column
-            if col in model._data.columns:
-                model._data = model._data.drop(columns=[col])
-            refutations = {}
-            for name, kwargs in (
-                ("random_common_cause", {}),
-                ("placebo_treatment_refuter", {"placebo_type": "permute"}),
-                ("data_subset_refuter", {"subset_fraction": 0.8}),
-            ):
-                r = model.refute_estimate(
-                    estimand, estimate, method_name=name, num_simulations=sims, random_seed=self.seed, **kwargs
-                )
-                if col in model._data.columns:
-                    model._data = model._data.drop(columns=[col])
-                result = r.refutation_result or {}
-                refutations[name] = {
-                    "new_effect": float(np.asarray(r.new_effect).mean()),
-                    "p_value": float(result.get("p_value", np.nan)),
-                    "significant": bool(result.get("is_statistically_significant", False)),
-                }
+        estimate, refutations = _estimate_and_refute(CausalModel, data, dot, sims, self.seed)
+        ps_model = estimate.estimator.propensity_score_model
 
         # Propensities of every engaged edge from the fitted model, then clipped IPS weights.
         features = covariates(pos_u, pos_i)
@@ -301,12 +343,6 @@ class PopularityDebiaser:
         self.edge_propensity_ = e_edge
         self.popular_ = popular
         self.edge_weights_ = self.edge_weights(strength)
-        e_clip = np.clip(e_edge, clip, 1 - clip)
-        treated = popular[pos_i]
-        ipw_full = np.where(treated, 1.0 / e_clip, 1.0 / (1.0 - e_clip))
-        weights = self.edge_weights_.data
-        tail_share_before = float(x.data[~treated].sum() / x.data.sum())
-        tail_share_after = float(weights[~treated].sum() / weights.sum())
         self.report_ = {
             "causal_graph": dot,
             "treatment": f"popular: note in the top {head_share:.0%} by training popularity",
@@ -322,22 +358,11 @@ class PopularityDebiaser:
             "estimator": "backdoor.propensity_score_weighting (ips_weight)",
             "estimate_ate": float(estimate.value),
             "refutations": refutations,
-            "propensity": {
-                "min": float(e_edge.min()),
-                "mean": float(e_edge.mean()),
-                "max": float(e_edge.max()),
-                "clip": clip,
-                "strength": strength,
-                "clipped_share": float(((e_edge < clip) | (e_edge > 1 - clip)).mean()),
-            },
-            "weights": {
-                "ipw_max_at_strength_1": float(ipw_full.max()),
-                "normalisation": "per user: total edge weight preserved",
-                "tail_weight_share_before": tail_share_before,
-                "tail_weight_share_after": tail_share_after,
-            },
+            **_weight_report(x, self.edge_weights_, e_edge, popular[pos_i], clip=clip, strength=strength),
             "seed": self.seed,
         }
+        tail_share_before = self.report_["weights"]["tail_weight_share_before"]
+        tail_share_after = self.report_["weights"]["tail_weight_share_after"]
         logger.info(
             "debias: ATE of popularity on engagement %.4f; tail weight share %.3f -> %.3f",
             estimate.value,
