@@ -53,6 +53,34 @@ def long_tail_mask(popularity: np.ndarray, *, head_share: float = 0.2) -> np.nda
     return tail
 
 
+def _checked_rows(top: np.ndarray, n_notes: int, users: np.ndarray | None, ks: Sequence[int]) -> np.ndarray:
+    """The test rows ``top`` belongs to, after checking shapes, cut-offs and indices."""
+    if top.ndim != 2:
+        raise InvalidParameterError(f"topk must have shape (n_users, K); got {top.shape}")
+    rows = np.arange(top.shape[0]) if users is None else np.asarray(users, dtype=np.int64)
+    if rows.shape != (top.shape[0],):
+        raise InvalidParameterError(f"users must have shape ({top.shape[0]},); got {rows.shape}")
+    for k in ks:
+        check_int("k", k, minimum=1)
+        if k > top.shape[1]:
+            raise InvalidParameterError(f"k={k} exceeds the {top.shape[1]} items per top-K list")
+    if top.size and (top.max() >= n_notes or top.min() < -1):
+        raise InvalidParameterError(f"topk holds indices outside -1..{n_notes - 1}")
+    return rows
+
+
+def _with_test_items(
+    top: np.ndarray, test: sp.csr_matrix, rows: np.ndarray
+) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray]:
+    """The lists, binary test rows and test counts of the users that have test items."""
+    sub = test[rows]
+    sub.data = (sub.data > 0).astype(np.float32)
+    sub.eliminate_zeros()
+    n_test = np.diff(sub.indptr)
+    keep = n_test > 0
+    return top[keep], sub[keep], n_test[keep]
+
+
 def ranking_metrics(
     topk: np.ndarray,
     test: sp.csr_matrix,
@@ -84,26 +112,10 @@ def ranking_metrics(
         ``recall@K``, ``ndcg@K``, ``hit_rate@K``, ``coverage@K``, ``gini@K`` (and
         ``long_tail_recall@K``) per K, plus ``n_users`` evaluated.
     """
-    top = np.asarray(topk)
-    if top.ndim != 2:
-        raise InvalidParameterError(f"topk must have shape (n_users, K); got {top.shape}")
-    test = sp.csr_matrix(test)
+    top, test = np.asarray(topk), sp.csr_matrix(test)
     n_notes = test.shape[1]
-    rows = np.arange(top.shape[0]) if users is None else np.asarray(users, dtype=np.int64)
-    if rows.shape != (top.shape[0],):
-        raise InvalidParameterError(f"users must have shape ({top.shape[0]},); got {rows.shape}")
-    for k in ks:
-        check_int("k", k, minimum=1)
-        if k > top.shape[1]:
-            raise InvalidParameterError(f"k={k} exceeds the {top.shape[1]} items per top-K list")
-    if top.size and (top.max() >= n_notes or top.min() < -1):
-        raise InvalidParameterError(f"topk holds indices outside -1..{n_notes - 1}")
-    sub = test[rows]
-    sub.data = (sub.data > 0).astype(np.float32)
-    sub.eliminate_zeros()
-    n_test = np.diff(sub.indptr)
-    keep = n_test > 0
-    top, sub, n_test = top[keep], sub[keep], n_test[keep]
+    rows = _checked_rows(top, n_notes, users, ks)
+    top, sub, n_test = _with_test_items(top, test, rows)
     n_eval = top.shape[0]
     out: dict[str, float] = {"n_users": float(n_eval)}
     if n_eval == 0:

@@ -126,6 +126,51 @@ def _event_weight_vector(categories: list[str], event_weights: Mapping[str, floa
     return out
 
 
+def _check_validated(interactions: pd.DataFrame) -> None:
+    for col in ("user_id", "note_id", "event_type"):
+        if col not in interactions.columns:
+            raise SchemaError(f"interactions: missing column {col}; validate the table with graphrec.io first")
+    if len(interactions) == 0:
+        raise SchemaError("interactions: the table has no rows; the graph would be empty")
+    if not isinstance(interactions["event_type"].dtype, pd.CategoricalDtype):
+        raise SchemaError("interactions: event_type must be categorical; validate the table with graphrec.io first")
+
+
+def _engagements(
+    event_type: pd.Series,
+    user_codes: np.ndarray,
+    note_codes: np.ndarray,
+    shape: tuple[int, int],
+    weights: Mapping[str, float],
+    weighting: str,
+) -> sp.csr_matrix:
+    """User x note matrix of summed event weights (zero-weight pairs are not edges), then ``weighting``."""
+    ew = _event_weight_vector(list(event_type.cat.categories), weights)
+    w = ew[event_type.cat.codes.to_numpy()]
+    engages = sp.csr_matrix((w, (user_codes, note_codes)), shape=shape, dtype=np.float32)
+    engages.sum_duplicates()
+    engages.eliminate_zeros()
+    if weighting == "log1p":
+        engages.data = np.log1p(engages.data)
+    elif weighting == "binary":
+        engages.data = np.ones_like(engages.data)
+    return engages
+
+
+def _tag_relation(tag_lists: np.ndarray, note_rows: np.ndarray, n_notes: int) -> tuple[IdMap, sp.csr_matrix]:
+    """The tag id map and the binary note x tag matrix of the notes table's tag lists."""
+    lengths = np.fromiter((len(t) for t in tag_lists), dtype=np.int64, count=len(tag_lists))
+    flat = as_text([t for ts in tag_lists for t in ts])
+    tag_codes, uniques = pd.factorize(flat, sort=True)
+    tag_map = IdMap(as_text(np.asarray(uniques)))
+    has_tag = sp.csr_matrix(
+        (np.ones(flat.size, dtype=np.float32), (np.repeat(note_rows, lengths), tag_codes)),
+        shape=(n_notes, len(tag_map)),
+    )
+    has_tag.data[:] = 1.0  # a tag listed twice on one note is one tag
+    return tag_map, has_tag
+
+
 def build_graph(
     interactions: pd.DataFrame,
     notes: pd.DataFrame | None = None,
@@ -168,13 +213,7 @@ def build_graph(
     ('user', 'note', 'tag')
     """
     check_choice("weighting", weighting, ("sum", "log1p", "binary"))
-    for col in ("user_id", "note_id", "event_type"):
-        if col not in interactions.columns:
-            raise SchemaError(f"interactions: missing column {col}; validate the table with graphrec.io first")
-    if len(interactions) == 0:
-        raise SchemaError("interactions: the table has no rows; the graph would be empty")
-    if not isinstance(interactions["event_type"].dtype, pd.CategoricalDtype):
-        raise SchemaError("interactions: event_type must be categorical; validate the table with graphrec.io first")
+    _check_validated(interactions)
     weights = DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights
 
     note_extra = [_as_array(notes["note_id"])] if notes is not None else []
@@ -191,16 +230,8 @@ def build_graph(
     n_codes, n_extra_codes, note_map = _encode(_as_array(interactions["note_id"]), *note_extra)
     n_users, n_notes = len(user_map), len(note_map)
 
-    ew = _event_weight_vector(list(interactions["event_type"].cat.categories), weights)
-    w = ew[interactions["event_type"].cat.codes.to_numpy()]
-    engages = sp.csr_matrix((w, (u_codes, n_codes)), shape=(n_users, n_notes), dtype=np.float32)
-    del w, u_codes, n_codes
-    engages.sum_duplicates()
-    engages.eliminate_zeros()
-    if weighting == "log1p":
-        engages.data = np.log1p(engages.data)
-    elif weighting == "binary":
-        engages.data = np.ones_like(engages.data)
+    engages = _engagements(interactions["event_type"], u_codes, n_codes, (n_users, n_notes), weights, weighting)
+    del u_codes, n_codes
 
     id_maps: dict[str, IdMap] = {"user": user_map, "note": note_map}
     relations: dict[tuple[str, str, str], sp.csr_matrix] = {ENGAGES: engages}
@@ -213,18 +244,7 @@ def build_graph(
     if notes is not None:
         note_rows = n_extra_codes[0]
         if include_tags and "tags" in notes.columns:
-            tag_lists = notes["tags"].to_numpy()
-            lengths = np.fromiter((len(t) for t in tag_lists), dtype=np.int64, count=len(tag_lists))
-            flat = as_text([t for ts in tag_lists for t in ts])
-            tag_codes, uniques = pd.factorize(flat, sort=True)
-            tag_map = IdMap(as_text(np.asarray(uniques)))
-            id_maps["tag"] = tag_map
-            has_tag = sp.csr_matrix(
-                (np.ones(flat.size, dtype=np.float32), (np.repeat(note_rows, lengths), tag_codes)),
-                shape=(n_notes, len(tag_map)),
-            )
-            has_tag.data[:] = 1.0  # a tag listed twice on one note is one tag
-            relations[HAS_TAG] = has_tag
+            id_maps["tag"], relations[HAS_TAG] = _tag_relation(notes["tags"].to_numpy(), note_rows, n_notes)
         if include_authors and has_author.any():
             relations[AUTHORED] = sp.csr_matrix(
                 (np.ones(int(has_author.sum()), dtype=np.float32), (u_extra_codes[0], note_rows[has_author])),

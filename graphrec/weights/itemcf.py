@@ -22,6 +22,31 @@ from graphrec.exceptions import InvalidParameterError
 __all__ = ["itemcf"]
 
 
+def _engagement_matrix(user_note: sp.spmatrix, binary: bool) -> sp.csr_matrix:
+    """A float32 CSR copy of ``user_note`` (0/1 with ``binary``), checked, without explicit zeros."""
+    if not sp.issparse(user_note):
+        raise InvalidParameterError(f"user_note must be a scipy sparse matrix; got {type(user_note).__name__}")
+    x = sp.csr_matrix(user_note, dtype=np.float32, copy=True)
+    if not binary and x.nnz and (not np.isfinite(x.data).all() or (x.data < 0).any()):
+        raise InvalidParameterError("user_note weights must be finite and >= 0 when binary=False")
+    if binary:
+        x.data = (x.data > 0).astype(np.float32)
+    x.eliminate_zeros()
+    return x
+
+
+def _neighbours(co: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns and values of a dense similarity block's kept entries: every non-zero with
+    ``top_k = 0``, else each row's ``top_k`` best positive ones."""
+    if top_k == 0:
+        r, c = np.nonzero(co)
+        return r, c, co[r, c]
+    co[co <= 0] = -np.inf  # only positive similarities are neighbours
+    idx, v = topk_rows(co, min(top_k, co.shape[1]))
+    r, j = np.nonzero(idx >= 0)
+    return r, idx[r, j], v[r, j]
+
+
 def itemcf(
     user_note: sp.spmatrix,
     *,
@@ -65,14 +90,7 @@ def itemcf(
     top_k = check_int("top_k", top_k, minimum=0)
     alpha = check_float("alpha", alpha, minimum=0.0, maximum=1.0)
     check_choice("user_weighting", user_weighting, ("none", "iuf"))
-    if not sp.issparse(user_note):
-        raise InvalidParameterError(f"user_note must be a scipy sparse matrix; got {type(user_note).__name__}")
-    x = sp.csr_matrix(user_note, dtype=np.float32, copy=True)
-    if not binary and x.nnz and (not np.isfinite(x.data).all() or (x.data < 0).any()):
-        raise InvalidParameterError("user_note weights must be finite and >= 0 when binary=False")
-    if binary:
-        x.data = (x.data > 0).astype(np.float32)
-    x.eliminate_zeros()
+    x = _engagement_matrix(user_note, binary)
     n_notes = x.shape[1]
     n_i = np.asarray(x.multiply(x).sum(axis=0)).ravel()
     xw = x
@@ -91,18 +109,10 @@ def itemcf(
         co *= left[start:stop, None]
         co *= right[None, :]
         co[np.arange(stop - start), np.arange(start, stop)] = 0.0
-        if top_k == 0:
-            r, c = np.nonzero(co)
-            rows.append(r + start)
-            cols.append(c)
-            vals.append(co[r, c])
-        else:
-            co[co <= 0] = -np.inf  # only positive similarities are neighbours
-            idx, v = topk_rows(co, min(top_k, n_notes))
-            r, j = np.nonzero(idx >= 0)
-            rows.append(r + start)
-            cols.append(idx[r, j])
-            vals.append(v[r, j])
+        r, c, v = _neighbours(co, top_k)
+        rows.append(r + start)
+        cols.append(c)
+        vals.append(v)
     return sp.csr_matrix(
         (np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
         shape=(n_notes, n_notes),
