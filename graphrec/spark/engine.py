@@ -85,33 +85,31 @@ def _normalise(values: np.ndarray) -> np.ndarray:
     return normalise_ids(pa.array(as_text(values).tolist(), type=pa.string()), name="id", source=TableSource("spark"))
 
 
-def swing_dataframe(pairs: Any, config: SwingConfig | None = None, **options: Any) -> Any:
-    """Swing on Spark: ``note_id, neighbour_id, score`` rows from a DataFrame with ``user_id, note_id``.
-
-    Same definition and parameters as :func:`graphrec.weights.swing` (unordered user pairs,
-    ``w_u = (|I_u| + user_alpha) ** -beta``). Heavy notes are sampled by a seeded hash of the
-    user id.
-    """
+def _swing_users(df: Any, p: SwingConfig) -> tuple[Any, Any, Any]:
+    """Users after the filters with their sorted note lists and weights; their (user, note) pairs;
+    those pairs with heavy notes sampled by a seeded hash of the user id."""
     F = _sql()
     from pyspark.sql import Window
 
-    p = SwingConfig.of(config, **options)
-    alpha, beta, user_alpha, top_k, seed = p.alpha, p.beta, p.user_alpha, p.top_k, p.seed
-    min_cooccurrence, max_users_per_item = p.min_cooccurrence, p.max_users_per_item
-
-    df = _ids_as_text(pairs.select("user_id", "note_id"), "user_id", "note_id").distinct()
     users = df.groupBy("user_id").agg(F.sort_array(F.collect_list("note_id")).alias("items"), F.count("*").alias("deg"))
     users = users.filter(F.col("deg") >= p.min_items_per_user)
     if p.max_items_per_user is not None:
         users = users.filter(F.col("deg") <= p.max_items_per_user)
-    users = users.withColumn("w", F.pow(F.col("deg").cast("double") + F.lit(user_alpha), F.lit(-beta)))
+    users = users.withColumn("w", F.pow(F.col("deg").cast("double") + F.lit(p.user_alpha), F.lit(-p.beta)))
     kept = df.join(users.select("user_id"), "user_id")
     item_users = kept
-    if max_users_per_item is not None:
-        order = Window.partitionBy("note_id").orderBy(F.xxhash64(F.col("user_id"), F.lit(seed)), "user_id")
+    if p.max_users_per_item is not None:
+        order = Window.partitionBy("note_id").orderBy(F.xxhash64(F.col("user_id"), F.lit(p.seed)), "user_id")
         item_users = (
-            kept.withColumn("_r", F.row_number().over(order)).filter(F.col("_r") <= max_users_per_item).drop("_r")
+            kept.withColumn("_r", F.row_number().over(order)).filter(F.col("_r") <= p.max_users_per_item).drop("_r")
         )
+    return users, kept, item_users
+
+
+def _swing_scores(users: Any, item_users: Any, alpha: float) -> Any:
+    """``i, j, score``: each unordered user pair of note ``i`` adds ``w_u w_v / (alpha + |I_u & I_v|)``
+    to every other note ``j`` the two share."""
+    F = _sql()
     a, b = item_users.alias("a"), item_users.alias("b")
     triples = a.join(b, (F.col("a.note_id") == F.col("b.note_id")) & (F.col("a.user_id") < F.col("b.user_id"))).select(
         F.col("a.note_id").alias("i"), F.col("a.user_id").alias("u"), F.col("b.user_id").alias("v")
@@ -130,13 +128,30 @@ def swing_dataframe(pairs: Any, config: SwingConfig | None = None, **options: An
         )
         .withColumn("c", F.col("ww") / (F.lit(alpha) + F.size("common")))
     )
-    scored = (
+    return (
         triples.join(pair_w, ["u", "v"])
         .select("i", F.explode("common").alias("j"), "c")
         .filter(F.col("i") != F.col("j"))
         .groupBy("i", "j")
         .agg(F.sum("c").alias("score"))
     )
+
+
+def swing_dataframe(pairs: Any, config: SwingConfig | None = None, **options: Any) -> Any:
+    """Swing on Spark: ``note_id, neighbour_id, score`` rows from a DataFrame with ``user_id, note_id``.
+
+    Same definition and parameters as :func:`graphrec.weights.swing` (unordered user pairs,
+    ``w_u = (|I_u| + user_alpha) ** -beta``). Heavy notes are sampled by a seeded hash of the
+    user id.
+    """
+    F = _sql()
+    from pyspark.sql import Window
+
+    p = SwingConfig.of(config, **options)
+    df = _ids_as_text(pairs.select("user_id", "note_id"), "user_id", "note_id").distinct()
+    users, kept, item_users = _swing_users(df, p)
+    scored = _swing_scores(users, item_users, p.alpha)
+    top_k, min_cooccurrence = p.top_k, p.min_cooccurrence
     if min_cooccurrence > 1:
         cooc = (
             item_users.alias("s")

@@ -128,6 +128,40 @@ def _sample_users(item_user: sp.csr_matrix, cap: int, seed: int) -> sp.csr_matri
     return sp.csr_matrix((data, (np.concatenate(rows), np.concatenate(cols))), shape=item_user.shape)
 
 
+def _user_item_matrices(user_note: sp.spmatrix, p: SwingConfig) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """The binary user x note matrix after the user filters, and its note x user transpose (heavy
+    notes sampled), both with sorted indices."""
+    if not sp.issparse(user_note):
+        raise InvalidParameterError(f"user_note must be a scipy sparse matrix; got {type(user_note).__name__}")
+    x = filter_users(sp.csr_matrix(user_note), min_items=p.min_items_per_user, max_items=p.max_items_per_user)
+    if x.nnz == 0:
+        raise InvalidParameterError("user_note has no engagements (after the user filters)")
+    item_user = x.T.tocsr()
+    if p.max_users_per_item is not None:
+        item_user = _sample_users(item_user, p.max_users_per_item, p.seed)
+    item_user.sort_indices()
+    x.sort_indices()
+    return x, item_user
+
+
+def _block_plan(item_user: sp.csr_matrix, deg: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Notes in decreasing cost order, each one's output bound, and block boundaries over them."""
+    n_notes = item_user.shape[0]
+    # Upper bound of each note's neighbour count, to size its output segment.
+    co_items = np.asarray(item_user @ deg).ravel()
+    bound = np.minimum(co_items, n_notes - 1).astype(np.int64)
+    if top_k:
+        bound = np.minimum(bound, top_k)
+    users_per_item = np.diff(item_user.indptr)
+    cost = users_per_item.astype(np.float64) ** 2 * (co_items / np.maximum(users_per_item, 1))
+    order = np.argsort(-cost, kind="stable")
+    order = order[users_per_item[order] >= 2]  # a note needs two users to have a neighbour
+    # Blocks of notes whose segments fit the entry budget.
+    block_of = (np.cumsum(bound[order]) - 1) // _BLOCK_ENTRIES
+    edges = np.concatenate([[0], np.flatnonzero(np.diff(block_of)) + 1, [order.size]]).astype(np.int64)
+    return order, bound, edges
+
+
 def swing(
     user_note: sp.spmatrix,
     config: SwingConfig | None = None,
@@ -168,17 +202,8 @@ def swing(
     p = SwingConfig.of(config, **options)
     alpha, top_k, min_cooccurrence = p.alpha, p.top_k, p.min_cooccurrence
     # alpha may be 0: a contributing pair shares i and j, so |I_u & I_v| >= 2 and no 0 denominator.
-    if not sp.issparse(user_note):
-        raise InvalidParameterError(f"user_note must be a scipy sparse matrix; got {type(user_note).__name__}")
-    x = filter_users(sp.csr_matrix(user_note), min_items=p.min_items_per_user, max_items=p.max_items_per_user)
+    x, item_user = _user_item_matrices(user_note, p)
     n_notes = x.shape[1]
-    if x.nnz == 0:
-        raise InvalidParameterError("user_note has no engagements (after the user filters)")
-    item_user = x.T.tocsr()
-    if p.max_users_per_item is not None:
-        item_user = _sample_users(item_user, p.max_users_per_item, p.seed)
-    item_user.sort_indices()
-    x.sort_indices()
     deg = np.diff(x.indptr).astype(np.float64)
     with np.errstate(divide="ignore"):
         user_w = np.where(deg > 0, (deg + p.user_alpha) ** -p.beta, 0.0)
@@ -191,18 +216,7 @@ def swing(
         numba.set_num_threads(check_int("n_threads", n_threads, minimum=1))
     n_workers = numba.get_num_threads()
 
-    # Upper bound of each note's neighbour count, to size its output segment.
-    co_items = np.asarray(item_user @ deg).ravel()
-    bound = np.minimum(co_items, n_notes - 1).astype(np.int64)
-    if top_k:
-        bound = np.minimum(bound, top_k)
-    users_per_item = np.diff(item_user.indptr)
-    cost = users_per_item.astype(np.float64) ** 2 * (co_items / np.maximum(users_per_item, 1))
-    order = np.argsort(-cost, kind="stable")
-    order = order[users_per_item[order] >= 2]  # a note needs two users to have a neighbour
-    # Blocks of notes whose segments fit the entry budget.
-    block_of = (np.cumsum(bound[order]) - 1) // _BLOCK_ENTRIES
-    edges = np.concatenate([[0], np.flatnonzero(np.diff(block_of)) + 1, [order.size]]).astype(np.int64)
+    order, bound, edges = _block_plan(item_user, deg, top_k)
     rows, cols, vals = [], [], []
     item_ptr = item_user.indptr.astype(np.int64)
     item_users = item_user.indices.astype(np.int64)
