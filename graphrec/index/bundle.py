@@ -77,6 +77,39 @@ class Bundle:
     delta: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def _checked_embeddings(ids: Mapping[str, IdMap], embeddings: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Contiguous float32 embeddings, one row per id, finite, users and notes of one dimension."""
+    for t in ("user", "note"):
+        if t not in ids or t not in embeddings:
+            raise InvalidParameterError(f"a bundle needs {t} ids and {t} embeddings")
+    embs = {}
+    for t, e in embeddings.items():
+        arr = np.ascontiguousarray(np.asarray(e, dtype=np.float32))
+        if arr.ndim != 2 or t not in ids or arr.shape[0] != len(ids[t]):
+            raise InvalidParameterError(f"{t} embeddings have shape {arr.shape}; expected ({len(ids.get(t, []))}, dim)")
+        if not np.isfinite(arr).all():
+            raise InvalidParameterError(f"{t} embeddings hold NaN or inf")
+        embs[t] = arr
+    if embs["user"].shape[1] != embs["note"].shape[1]:
+        raise InvalidParameterError("user and note embeddings must have the same dimension")
+    return embs
+
+
+def _save_delta(path: Path, delta: Mapping[str, np.ndarray], n_notes: int) -> None:
+    """Live events per user id as user ids plus a CSR-style (indptr, indices) of note indices."""
+    keys = sorted(delta)
+    rows = [np.asarray(delta[k], dtype=np.int64) for k in keys]
+    flat = np.concatenate(rows) if rows else np.empty(0, np.int64)
+    if flat.size and (flat.min() < 0 or flat.max() >= n_notes):
+        raise InvalidParameterError("delta holds note indices outside the bundle's notes")
+    np.savez(
+        path,
+        **ids_to_arrays("users", IdMap(np.array(keys, dtype=object))),  # type: ignore[arg-type]
+        indptr=np.concatenate([[0], np.cumsum([r.size for r in rows])]).astype(np.int64),
+        indices=flat,
+    )
+
+
 def write_bundle(
     path: str | os.PathLike[str],
     *,
@@ -116,19 +149,7 @@ def write_bundle(
     config : mapping, optional
         JSON-serialisable description of what made the bundle (hashed into the manifest).
     """
-    for t in ("user", "note"):
-        if t not in ids or t not in embeddings:
-            raise InvalidParameterError(f"a bundle needs {t} ids and {t} embeddings")
-    embs = {}
-    for t, e in embeddings.items():
-        arr = np.ascontiguousarray(np.asarray(e, dtype=np.float32))
-        if arr.ndim != 2 or t not in ids or arr.shape[0] != len(ids[t]):
-            raise InvalidParameterError(f"{t} embeddings have shape {arr.shape}; expected ({len(ids.get(t, []))}, dim)")
-        if not np.isfinite(arr).all():
-            raise InvalidParameterError(f"{t} embeddings hold NaN or inf")
-        embs[t] = arr
-    if embs["user"].shape[1] != embs["note"].shape[1]:
-        raise InvalidParameterError("user and note embeddings must have the same dimension")
+    embs = _checked_embeddings(ids, embeddings)
     n_users, n_notes = len(ids["user"]), len(ids["note"])
     hist = sp.csr_matrix(history, dtype=np.float32)
     if hist.shape != (n_users, n_notes):
@@ -171,17 +192,7 @@ def write_bundle(
             encoder.save(tmp / "encoder.npz")
             optional["encoder"] = "encoder.npz"
         if delta:
-            keys = sorted(delta)
-            rows = [np.asarray(delta[k], dtype=np.int64) for k in keys]
-            flat = np.concatenate(rows) if rows else np.empty(0, np.int64)
-            if flat.size and (flat.min() < 0 or flat.max() >= n_notes):
-                raise InvalidParameterError("delta holds note indices outside the bundle's notes")
-            np.savez(
-                tmp / "delta.npz",
-                **ids_to_arrays("users", IdMap(np.array(keys, dtype=object))),  # type: ignore[arg-type]
-                indptr=np.concatenate([[0], np.cumsum([r.size for r in rows])]).astype(np.int64),
-                indices=flat,
-            )
+            _save_delta(tmp / "delta.npz", delta, n_notes)
             optional["delta"] = "delta.npz"
         write_manifest(
             tmp,
