@@ -15,6 +15,7 @@ import gc
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,11 +61,13 @@ def machine() -> dict[str, Any]:
 
 
 def write_json(path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
-    """Write ``payload`` as pretty JSON atomically."""
+    """Write ``payload`` as pretty JSON atomically, with the machine and the command that ran."""
     from graphrec._atomic import atomic_file
 
+    record = {"machine": machine(), "command": " ".join(["python", *sys.argv]), **payload}
     with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
+        tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
+    print(f"wrote {path}")
 
 
 def add_config_option(ap: argparse.ArgumentParser) -> None:

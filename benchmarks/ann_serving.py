@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import machine, measure, write_json
+from _measure import measure, write_json
 
 from graphrec._table import format_table
 from graphrec.index import AnnIndex
@@ -130,11 +130,8 @@ def main() -> None:
             "queries": args.queries,
             "k": K,
             "results": results,
-            "machine": machine(),
-            "command": " ".join(["python", *sys.argv]),
         },
     )
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import machine, measure, write_json
+from _measure import measure, write_json
 
 from graphrec._table import format_table
 from graphrec.graph import ENGAGES, build_graph
@@ -102,8 +102,6 @@ def main() -> None:
             "build_interactions_per_s>=1e6": phases["build"]["interactions_per_s"] >= 1e6,
             "build_peak<=3x_raw_ids": phases["build"]["peak_over_raw_ids"] <= 3.0,
         },
-        "machine": machine(),
-        "command": " ".join(["python", *sys.argv]),
     }
     print(f"{rows:,} interaction rows; raw id arrays {raw_id_mb:,.0f} MB; graph {result['graph']}")
     print(
@@ -117,7 +115,6 @@ def main() -> None:
     )
     print(f"peer/build time ratio {result['peer_over_build_time']:.2f}; peer matches build: {same}")
     write_json(args.out, result)
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

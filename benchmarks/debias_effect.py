@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import machine, write_json
+from _measure import write_json
 
 from graphrec._table import format_table
 from graphrec.evaluate import evaluate_scorer, random_split, relevance_matrix
@@ -154,11 +154,8 @@ def main() -> None:
             "benchmark": "debias_effect",
             "model": f"weighted ItemCF top_k={args.top_k}",
             "results": results,
-            "machine": machine(),
-            "command": " ".join(["python", *sys.argv]),
         },
     )
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

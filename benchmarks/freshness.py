@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import machine, write_json
+from _measure import write_json
 
 from graphrec.recall import RecallEngine
 
@@ -123,7 +123,6 @@ def main() -> None:
                 "bundle": size,
                 "events": args.events,
                 "notes": args.notes,
-                "machine": machine(),
                 "command": " ".join(sys.argv),
             },
         )

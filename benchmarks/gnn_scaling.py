@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import machine, measure, set_threads, write_json
+from _measure import measure, set_threads, write_json
 
 from graphrec._table import format_table
 
@@ -143,7 +143,6 @@ def main(argv: list[str] | None = None) -> int:
         "exponent_graphrec": _exponents(ours),
         "exponent_full_graph": _exponents(full),
         "args": {k: v for k, v in vars(args).items() if k != "out"},
-        "machine": machine(),
     }
     rows = []
     for r in ours + full:

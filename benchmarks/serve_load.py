@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import machine, write_json
+from _measure import write_json
 
 from graphrec._table import format_table
 from graphrec.graph import ENGAGES, HAS_TAG, build_graph, recency_matrix
@@ -198,7 +198,6 @@ def main() -> None:
                 "best": best,
                 "k": args.k,
                 "bundle": {"users": args.users, "notes": args.notes, "engagements": args.engagements},
-                "machine": machine(),
                 "command": " ".join(sys.argv),
             },
         )

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import machine, measure, write_json
+from _measure import measure, write_json
 
 from graphrec._table import format_table
 from graphrec.graph import ENGAGES, build_graph
@@ -143,8 +143,6 @@ def main() -> None:
         "topk_mean_overlap": float(np.mean(overlaps)),
         "topk_identical_share": exact / max(len(rows), 1),
         "score_max_relative_error": float(max(rel_err)) if rel_err else 0.0,
-        "machine": machine(),
-        "command": " ".join(["python", *sys.argv]),
     }
     print(f"{source}: {n_users:,} users, {n_items:,} notes, {x.nnz:,} interactions; threads={args.threads}")
     print(
@@ -162,7 +160,6 @@ def main() -> None:
         f"max relative score error {result['score_max_relative_error']:.2e}"
     )
     write_json(args.out, result)
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -188,26 +188,14 @@ class ColdStart:
         budget = check_int("budget", budget, minimum=1)
         return self.seed_ranker.rank(self.candidate_features(side), boosts or self.boosts, budget)
 
-    def expand(
-        self,
-        note_embedding: np.ndarray,
-        positives: np.ndarray,
-        exposed: np.ndarray,
-        budget: int,
-        *,
-        seed_candidates: Candidates | None = None,
-        boosts: Boosts | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, bool]:
-        """The next ``budget`` users for one note (:meth:`LookalikeExpander.expand` with these parameters)."""
-        return self.expander.expand(
-            note_embedding,
-            positives,
-            exposed,
-            budget,
-            config=self.lookalike,
-            boosts=boosts or self.boosts,
-            seed_candidates=seed_candidates,
-        )
+    def expand(self, *args: Any, **options: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The next users for one note: :meth:`LookalikeExpander.expand` (``note_embedding,
+        positives, exposed, budget, seed_candidates=``) with this ColdStart's ``lookalike`` config
+        and its ``boosts`` unless ``boosts=`` is given."""
+        options.setdefault("config", self.lookalike)
+        if options.get("boosts") is None:
+            options["boosts"] = self.boosts
+        return self.expander.expand(*args, **options)
 
     # ---- table API ----------------------------------------------------------------------------
 

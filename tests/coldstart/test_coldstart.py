@@ -161,12 +161,13 @@ def test_bundle_and_cli(setup, tmp_path):
     notes_path = tmp_path / "new.jsonl"
     setup["rows"].iloc[:3].assign(note_id=["n1", "n2", "n3"]).to_json(notes_path, orient="records", lines=True)
     out = tmp_path / "aud.csv"
-    assert (
-        main(
+
+    def cli(bundle: str) -> int:
+        return main(
             [
                 "coldstart",
                 "--bundle",
-                str(tmp_path / "b"),
+                str(tmp_path / bundle),
                 "--notes",
                 str(notes_path),
                 "--budget",
@@ -175,8 +176,8 @@ def test_bundle_and_cli(setup, tmp_path):
                 str(out),
             ]
         )
-        == 0
-    )
+
+    assert cli("b") == 0
     table = pd.read_csv(out)
     assert list(table.columns) == ["note_id", "user_id", "score", "round", "fallback"] and len(table) == 21
     # A bundle without an encoder cannot embed new notes: a clear error, exit status 2.
@@ -186,19 +187,4 @@ def test_bundle_and_cli(setup, tmp_path):
         embeddings={"user": model.user_embeddings_, "note": model.note_embeddings_},
         history=sp.csr_matrix((len(ids["user"]), len(ids["note"])), dtype=np.float32),
     )
-    assert (
-        main(
-            [
-                "coldstart",
-                "--bundle",
-                str(tmp_path / "plain"),
-                "--notes",
-                str(notes_path),
-                "--budget",
-                "7",
-                "--out",
-                str(out),
-            ]
-        )
-        == 2
-    )
+    assert cli("plain") == 2

@@ -51,25 +51,28 @@ def test_optional_columns_may_be_absent():
     assert df["author_id"].isna().all()
 
 
-def test_tags_must_be_lists(tmp_path):
-    (tmp_path / "n.jsonl").write_text('{"note_id": 1, "tags": "food"}\n{"note_id": 2, "tags": "x"}\n')
-    with pytest.raises(SchemaError, match=r"n.jsonl: column tags must be a list of strings; got type string"):
-        read_notes(tmp_path / "n.jsonl")
-    (tmp_path / "n.jsonl").write_text('{"note_id": 1, "tags": ["food"]}\n{"note_id": 2, "tags": "x"}\n')
-    with pytest.raises(SchemaError, match=r"n.jsonl: cannot read as jsonl.*tags"):
-        read_notes(tmp_path / "n.jsonl")
-    (tmp_path / "n.csv").write_text("note_id,tags\n1,a||b\n")
-    with pytest.raises(SchemaError, match=r"n.csv line 2: tags holds an empty tag"):
-        read_notes(tmp_path / "n.csv")
-
-
-def test_duplicate_and_missing_note_ids(tmp_path):
-    (tmp_path / "n.csv").write_text("note_id,title\n1,a\n2,b\n1,c\n")
-    with pytest.raises(SchemaError, match=r"n.csv line 4: note_id 1 repeats n.csv line 2"):
-        read_notes(tmp_path / "n.csv")
-    (tmp_path / "n.csv").write_text("title\na\n")
-    with pytest.raises(SchemaError, match=r"missing required column\(s\) note_id"):
-        read_notes(tmp_path / "n.csv")
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "n.jsonl",
+            '{"note_id": 1, "tags": "food"}\n{"note_id": 2, "tags": "x"}\n',
+            r"n.jsonl: column tags must be a list of strings; got type string",
+        ),
+        (
+            "n.jsonl",
+            '{"note_id": 1, "tags": ["food"]}\n{"note_id": 2, "tags": "x"}\n',
+            r"n.jsonl: cannot read as jsonl.*tags",
+        ),
+        ("n.csv", "note_id,tags\n1,a||b\n", r"n.csv line 2: tags holds an empty tag"),
+        ("n.csv", "note_id,title\n1,a\n2,b\n1,c\n", r"n.csv line 4: note_id 1 repeats n.csv line 2"),
+        ("n.csv", "title\na\n", r"missing required column\(s\) note_id"),
+    ],
+)
+def test_bad_notes_tables_are_named(tmp_path, name, content, message):
+    (tmp_path / name).write_text(content)
+    with pytest.raises(SchemaError, match=message):
+        read_notes(tmp_path / name)
 
 
 def test_users_table(tmp_path):

@@ -33,14 +33,8 @@ def test_sampled_softmax_matches_a_loop_reference():
     pos_col = np.array([1, 3, 0, 3, 4])
     bias = rng.normal(size=6)
     tau = 0.5
-    loss = sampled_softmax(
-        torch.tensor(users),
-        torch.tensor(cands),
-        torch.tensor(pos_row),
-        torch.tensor(pos_col),
-        torch.tensor(bias),
-        temperature=tau,
-    )
+    tensors = [torch.tensor(x) for x in (users, cands, pos_row, pos_col, bias)]
+    loss = sampled_softmax(*tensors, temperature=tau)
     expected = []
     for r, c in zip(pos_row, pos_col, strict=True):
         engaged = {int(cc) for rr, cc in zip(pos_row, pos_col, strict=True) if rr == r}
@@ -49,15 +43,7 @@ def test_sampled_softmax_matches_a_loop_reference():
         expected.append(np.log(denominator) - logit[c])
     assert float(loss) == pytest.approx(np.mean(expected), rel=1e-9)
     # cosine: the same on unit vectors
-    unit = sampled_softmax(
-        torch.tensor(users),
-        torch.tensor(cands),
-        torch.tensor(pos_row),
-        torch.tensor(pos_col),
-        torch.tensor(bias),
-        temperature=tau,
-        cosine=True,
-    )
+    unit = sampled_softmax(*tensors, temperature=tau, cosine=True)
     again = sampled_softmax(
         torch.nn.functional.normalize(torch.tensor(users), dim=1),
         torch.nn.functional.normalize(torch.tensor(cands), dim=1),
