@@ -60,7 +60,7 @@ from graphrec._validation import check_int
 from graphrec.coldstart.features import Boosts, Candidates, UserFeatures
 from graphrec.coldstart.lookalike import LookalikeConfig, LookalikeExpander
 from graphrec.coldstart.seeds import SeedRanker
-from graphrec.exceptions import InvalidParameterError, SchemaError
+from graphrec.exceptions import InvalidParameterError, NotFittedError, SchemaError
 from graphrec.graph.side_info import SideInfo
 from graphrec.index import Bundle
 from graphrec.index.encoder import NoteEncoder
@@ -70,38 +70,39 @@ __all__ = ["ColdStart"]
 
 _log = logging.getLogger(__name__)
 
+#: The default parameters (frozen, so one shared instance is safe).
+DEFAULT_BOOSTS = Boosts()
+DEFAULT_LOOKALIKE = LookalikeConfig()
+
 
 class ColdStart:
     """Seed selection and look-alike expansion for new notes (see the module docstring).
 
-    A small facade over three parts: :class:`~graphrec.coldstart.features.UserFeatures` (per-user
-    state, computed once), a :class:`~graphrec.coldstart.seeds.SeedRanker` (round 1) and a
-    :class:`~graphrec.coldstart.lookalike.LookalikeExpander` (later rounds). Its parameters
-    (``boosts``, ``lookalike``) are frozen configs; :meth:`with_params` gives a copy with new
-    ones that shares the features and indexes (what the tuners' results are applied with).
+    A small facade over three parts that :meth:`fit` builds: :class:`~graphrec.coldstart.features.UserFeatures`
+    (per-user state), a :class:`~graphrec.coldstart.seeds.SeedRanker` (round 1) and a
+    :class:`~graphrec.coldstart.lookalike.LookalikeExpander` (later rounds). It follows the
+    estimator conventions of :mod:`graphrec.model.base`: parameters are stored as given and checked
+    in :meth:`fit`, fitted state ends in ``_``. :meth:`with_params` gives a copy with other
+    parameters that shares the fitted state (how the tuners' results are applied).
 
     Parameters
     ----------
-    user_ids, tag_ids : IdMap
-        External ids of the users (rows of ``user_embeddings``) and tags (columns of ``note_tags``).
-    user_embeddings : ndarray (n_users, dim)
-        The GNN's final user embeddings.
-    history : sparse (n_users, n_notes)
-        Training engagements; values = recency (larger = more recent), as in a serving bundle.
-    encoder : NoteEncoder
-        The GNN's side-info encoder.
-    note_tags : sparse (n_notes, n_tags), optional
-    authored : sparse (n_users, n_notes), optional
-        Who wrote which training note (enables the author feature).
-    note_ids : IdMap, optional
-        The trained (warm) notes; :meth:`plan` refuses one of them given as new.
     boosts : Boosts
+        Weights of the seed features.
     lookalike : LookalikeConfig
+        Weights of the look-alike score.
     candidates : int
         Users taken from the user index per note (plus author and tag candidates).
     """
 
     def __init__(
+        self, *, boosts: Boosts = DEFAULT_BOOSTS, lookalike: LookalikeConfig = DEFAULT_LOOKALIKE, candidates: int = 1000
+    ) -> None:
+        self.boosts = boosts
+        self.lookalike = lookalike
+        self.candidates = candidates
+
+    def fit(
         self,
         *,
         user_ids: IdMap,
@@ -112,34 +113,43 @@ class ColdStart:
         note_tags: sp.spmatrix | None = None,
         authored: sp.spmatrix | None = None,
         note_ids: IdMap | None = None,
-        boosts: Boosts | None = None,
-        lookalike: LookalikeConfig | None = None,
-        candidates: int = 1000,
-    ) -> None:
+    ) -> ColdStart:
+        """Compute the user features and build the user indexes; returns ``self``.
+
+        Parameters
+        ----------
+        user_ids, tag_ids : IdMap
+            External ids of the users (rows of ``user_embeddings``) and tags (columns of ``note_tags``).
+        user_embeddings : ndarray (n_users, dim)
+            The GNN's final user embeddings.
+        history : sparse (n_users, n_notes)
+            Training engagements; values = recency (larger = more recent), as in a serving bundle.
+        encoder : NoteEncoder
+            The GNN's side-info encoder.
+        note_tags : sparse (n_notes, n_tags), optional
+        authored : sparse (n_users, n_notes), optional
+            Who wrote which training note (enables the author feature).
+        note_ids : IdMap, optional
+            The trained (warm) notes; :meth:`plan` refuses one of them given as new.
+        """
+        if not isinstance(self.boosts, Boosts) or not isinstance(self.lookalike, LookalikeConfig):
+            raise InvalidParameterError("`boosts` must be a Boosts and `lookalike` a LookalikeConfig")
         n_users = len(user_ids)
         if np.shape(user_embeddings)[0] != n_users:
             raise InvalidParameterError(f"user_embeddings has {np.shape(user_embeddings)[0]} rows; {n_users} user ids")
-        self.user_ids = user_ids
-        self.tag_ids = tag_ids
-        self.note_ids = note_ids
-        self.encoder = encoder
-        self.boosts = boosts or Boosts()
-        self.lookalike = lookalike or LookalikeConfig()
-        self.features = UserFeatures.build(user_embeddings, history, note_tags=note_tags, authored=authored)
-        self.seed_ranker = SeedRanker(self.features, candidates=candidates)
-        self.expander = LookalikeExpander(self.features)
+        self.user_ids_, self.tag_ids_, self.note_ids_, self.encoder_ = user_ids, tag_ids, note_ids, encoder
+        self.features_ = UserFeatures.build(user_embeddings, history, note_tags=note_tags, authored=authored)
+        self.seed_ranker_ = SeedRanker(self.features_, candidates=self.candidates)
+        self.expander_ = LookalikeExpander(self.features_)
+        return self
 
-    @property
-    def history(self) -> sp.csr_matrix:
-        """The training history (values = recency), users x notes."""
-        return self.features.history
-
-    @property
-    def user_embeddings(self) -> np.ndarray:
-        return self.features.embeddings
+    def _fitted(self) -> ColdStart:
+        if not hasattr(self, "expander_"):
+            raise NotFittedError("ColdStart is not fitted; call fit(...) or build it with ColdStart.from_bundle")
+        return self
 
     def with_params(self, *, boosts: Boosts | None = None, lookalike: LookalikeConfig | None = None) -> ColdStart:
-        """A copy with other parameters, sharing this one's features and indexes."""
+        """A copy with other parameters, sharing this one's fitted features and indexes."""
         other = copy.copy(self)
         if boosts is not None:
             other.boosts = boosts
@@ -163,7 +173,7 @@ class ColdStart:
             raise InvalidParameterError(
                 f"{where}: the bundle has no note encoder (encoder.npz); build it from a GNN trained with side-info"
             )
-        return cls(
+        return cls(**options).fit(
             user_ids=bundle.ids["user"],
             user_embeddings=bundle.embeddings["user"],
             history=bundle.history,
@@ -172,21 +182,21 @@ class ColdStart:
             note_tags=bundle.note_tags,
             authored=bundle.authored,
             note_ids=bundle.ids["note"],
-            **options,
         )
 
     # ---- rounds ---------------------------------------------------------------------------
 
     def candidate_features(self, side: SideInfo, embeddings: np.ndarray | None = None) -> list[Candidates]:
         """Candidates and their feature matrices for each note of ``side`` (see the module docstring)."""
-        return self.seed_ranker.candidate_features(side, self.encoder(side) if embeddings is None else embeddings)
+        fitted = self._fitted()
+        return fitted.seed_ranker_.candidate_features(side, self.encoder_(side) if embeddings is None else embeddings)
 
     def seeds(
         self, side: SideInfo, budget: int, *, boosts: Boosts | None = None
     ) -> list[tuple[np.ndarray, np.ndarray, bool]]:
         """Round 1 per note: ``(user indices, scores, fallback)``, ``budget`` users each."""
         budget = check_int("budget", budget, minimum=1)
-        return self.seed_ranker.rank(self.candidate_features(side), boosts or self.boosts, budget)
+        return self._fitted().seed_ranker_.rank(self.candidate_features(side), boosts or self.boosts, budget)
 
     def expand(self, *args: Any, **options: Any) -> tuple[np.ndarray, np.ndarray, bool]:
         """The next users for one note: :meth:`LookalikeExpander.expand` (``note_embedding,
@@ -195,7 +205,7 @@ class ColdStart:
         options.setdefault("config", self.lookalike)
         if options.get("boosts") is None:
             options["boosts"] = self.boosts
-        return self.expander.expand(*args, **options)
+        return self._fitted().expander_.expand(*args, **options)
 
     # ---- table API ----------------------------------------------------------------------------
 
@@ -209,7 +219,10 @@ class ColdStart:
         """
         from graphrec.graph.side_info import side_info_for_encoder
 
-        return side_info_for_encoder(notes, self.encoder, users=self.user_ids, tags=self.tag_ids, text_cache=text_cache)
+        self._fitted()
+        return side_info_for_encoder(
+            notes, self.encoder_, users=self.user_ids_, tags=self.tag_ids_, text_cache=text_cache
+        )
 
     def plan(
         self, notes: pd.DataFrame, budget: int, *, text_cache: str | os.PathLike[str] | None = None
@@ -221,8 +234,9 @@ class ColdStart:
         if "note_id" not in notes.columns:
             raise SchemaError("new notes: missing column 'note_id'")
         budget = check_int("budget", budget, minimum=1)
-        if self.note_ids is not None and len(notes):
-            warm = notes["note_id"].to_numpy()[self.note_ids.index(notes["note_id"], missing="ignore") >= 0]
+        note_ids = self._fitted().note_ids_
+        if note_ids is not None and len(notes):
+            warm = notes["note_id"].to_numpy()[note_ids.index(notes["note_id"], missing="ignore") >= 0]
             if warm.size:
                 shown = ", ".join(map(repr, warm[:3].tolist())) + (", ..." if warm.size > 3 else "")
                 raise InvalidParameterError(
@@ -242,7 +256,7 @@ class ColdStart:
                 pd.DataFrame(
                     {
                         "note_id": note_id,
-                        "user_id": self.user_ids.ids[users],
+                        "user_id": self.user_ids_.ids[users],
                         "score": scores.astype(np.float32),
                         "round": np.int16(1),
                         "fallback": fallback,

@@ -53,7 +53,7 @@ def cold_start_from_model(
 ) -> ColdStart:
     """A :class:`ColdStart` over a fitted GNN and its training graph."""
     ids = {t: graph.id_map(t) for t in graph.node_types}
-    return ColdStart(
+    return ColdStart(**options).fit(
         user_ids=ids["user"],
         user_embeddings=model.user_embeddings_,
         history=recency_matrix(interactions, ids["user"], ids["note"]),
@@ -61,7 +61,6 @@ def cold_start_from_model(
         tag_ids=ids.get("tag"),
         note_tags=graph.relation(HAS_TAG) if graph.has_relation(HAS_TAG) else None,
         authored=graph.relation(AUTHORED) if graph.has_relation(AUTHORED) else None,
-        **options,
     )
 
 
@@ -171,7 +170,7 @@ def replay(
     rounds = simulate_rounds(cold, test_side, truth, budget=budget, rounds=2)
     cands = cold.candidate_features(test_side)
     seeds_2n = [c.rank(cold.boosts.vector(), 2 * budget)[0] for c in cands]
-    base = baseline_audiences(cold.history, test_side, budget=budget, note_tags=note_tags, seed=seed)
+    base = baseline_audiences(cold.features_.history, test_side, budget=budget, note_tags=note_tags, seed=seed)
     results: dict[str, dict[str, float]] = {
         "seeds (round 1)": audience_metrics(rounds[0], truth, budget=budget),
         "look-alike (round 2)": audience_metrics(rounds[1], truth, budget=budget),

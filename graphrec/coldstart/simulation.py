@@ -49,7 +49,7 @@ def simulate_rounds(
     rounds = check_int("rounds", rounds, minimum=1)
     w = (boosts or cold.boosts).vector()
     cands = candidates if candidates is not None else cold.candidate_features(side)
-    emb = cold.encoder(side)
+    emb = cold.encoder_(side)
     per_round: list[list[np.ndarray]] = [[] for _ in range(rounds)]
     for j, c in enumerate(cands):
         users, _ = c.rank(w, budget)

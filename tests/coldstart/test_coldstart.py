@@ -12,7 +12,7 @@ from graphrec.coldstart import Boosts, ColdStart, LookalikeConfig, tune_boosts, 
 from graphrec.coldstart.experiment import cold_start_from_model, truth_sets
 from graphrec.coldstart.simulation import baseline_audiences, simulate_rounds
 from graphrec.evaluate import audience_metrics, cold_note_split
-from graphrec.exceptions import InvalidParameterError
+from graphrec.exceptions import InvalidParameterError, NotFittedError
 from graphrec.graph import AUTHORED, HAS_TAG, build_graph, recency_matrix, side_info_for_notes, side_info_from_graph
 from graphrec.index import write_bundle
 from graphrec.io import validate_interactions, validate_notes
@@ -51,7 +51,7 @@ def test_seeds_beat_tag_match_and_random(setup):
     assert all(len(u) == 20 and not fb for u, _, fb in seeds)
     assert all((np.diff(s) <= 1e-12).all() for _, s, _ in seeds)  # best first
     ours = audience_metrics([u for u, _, _ in seeds], truth, budget=20)
-    base = baseline_audiences(cold.history, side, budget=20, note_tags=setup["graph"].relation(HAS_TAG))
+    base = baseline_audiences(cold.features_.history, side, budget=20, note_tags=setup["graph"].relation(HAS_TAG))
     tag = audience_metrics(base["tag_match"], truth, budget=20)
     rnd = audience_metrics(base["random_active"], truth, budget=20)
     assert ours["precision@20"] > tag["precision@20"] > rnd["precision@20"]
@@ -60,10 +60,10 @@ def test_seeds_beat_tag_match_and_random(setup):
 def test_candidate_features_match_a_loop_reference(setup):
     """Tag and author features recomputed user by user from the history (the docstring's formulas)."""
     cold, side, graph = setup["cold"], setup["side"], setup["graph"]
-    hist = sp.csr_matrix(cold.history)
+    hist = sp.csr_matrix(cold.features_.history)
     note_tags = sp.csr_matrix(graph.relation(HAS_TAG))
     authored = sp.csr_matrix(graph.relation(AUTHORED))
-    emb = cold.encoder(side)
+    emb = cold.encoder_(side)
     for j, c in list(enumerate(cold.candidate_features(side)))[:5]:
         tags = side.tags[j].indices
         author = int(side.authors[j])
@@ -78,7 +78,7 @@ def test_candidate_features_match_a_loop_reference(setup):
             by_author = authored[author].indices if author >= 0 else np.empty(0, np.int64)
             author_raw.append(len(np.intersect1d(engaged, by_author)) / max(len(engaged), 1))
         tag_raw, author_raw = np.array(tag_raw), np.array(author_raw)
-        dots = cold.user_embeddings[c.users].astype(np.float64) @ emb[j].astype(np.float64)
+        dots = cold.features_.embeddings[c.users].astype(np.float64) @ emb[j].astype(np.float64)
         np.testing.assert_allclose(c.features[:, 0], dots / np.abs(dots).max(), rtol=1e-6)
         np.testing.assert_allclose(c.features[:, 1], author_raw / max(author_raw.max(), 1e-300), atol=1e-12)
         np.testing.assert_allclose(c.features[:, 2], tag_raw / max(tag_raw.max(), 1e-300), atol=1e-12)
@@ -92,7 +92,7 @@ def test_rounds_never_reexpose_and_lookalike_needs_positives(setup):
         seen = np.concatenate([rounds[r][j] for r in range(3)])
         assert np.unique(seen).size == seen.size
     cands = cold.candidate_features(side)
-    emb = cold.encoder(side)
+    emb = cold.encoder_(side)
     first, _ = cands[0].rank(cold.boosts.vector(), 15)
     users, _, continued = cold.expand(emb[0], np.empty(0, np.int64), first, 15, seed_candidates=cands[0])
     nxt, _ = cands[0].rank(cold.boosts.vector(), 30)
@@ -129,7 +129,7 @@ def test_tuning_never_worse_than_start(setup):
     assert cold.boosts == Boosts() and cold.lookalike == LookalikeConfig()
     tuned = cold.with_params(boosts=res.boosts, lookalike=la.lookalike)
     assert tuned.boosts == res.boosts and tuned.lookalike == la.lookalike and cold.boosts == Boosts()
-    assert tuned.seed_ranker is cold.seed_ranker and tuned.features is cold.features  # shared, not rebuilt
+    assert tuned.seed_ranker_ is cold.seed_ranker_ and tuned.features_ is cold.features_  # shared, not rebuilt
 
 
 def test_bad_parameters(setup):
@@ -139,7 +139,14 @@ def test_bad_parameters(setup):
         LookalikeConfig(cf_weight=-1.0)
     cold = setup["cold"]
     with pytest.raises(InvalidParameterError, match="user_embeddings"):
-        ColdStart(user_ids=cold.user_ids, user_embeddings=np.zeros((2, 4)), history=cold.history, encoder=cold.encoder)
+        ColdStart().fit(
+            user_ids=cold.user_ids_,
+            user_embeddings=np.zeros((2, 4)),
+            history=cold.features_.history,
+            encoder=cold.encoder_,
+        )
+    with pytest.raises(NotFittedError, match="ColdStart is not fitted"):
+        ColdStart().seeds(setup["side"], 5)
 
 
 def test_bundle_and_cli(setup, tmp_path):
