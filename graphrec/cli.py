@@ -128,8 +128,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from graphrec.jobs._config import load_config
     from graphrec.jobs.chain import ChainConfig, run
+    from graphrec.jobs.config import load_config
 
     config = load_config(ChainConfig, args.config)
     steps = run(config)

@@ -8,7 +8,7 @@ import pytest
 
 import graphrec.jobs.chain as chain
 from graphrec.exceptions import ArtifactError, InvalidParameterError
-from graphrec.jobs._config import load_config
+from graphrec.jobs.config import load_config
 from graphrec.recall import RecallEngine
 
 

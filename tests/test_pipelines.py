@@ -5,7 +5,7 @@ import pytest
 
 from graphrec.cli import main
 from graphrec.exceptions import InvalidParameterError, SchemaError
-from graphrec.jobs._config import load_config
+from graphrec.jobs.config import load_config
 from graphrec.jobs.swing import SwingJobConfig, run
 
 
