@@ -51,6 +51,7 @@ import logging
 import os
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,43 @@ __all__ = ["COMMON_CAUSES", "PopularityDebiaser"]
 logger = logging.getLogger("graphrec")
 
 COMMON_CAUSES = ("user_activity", "note_age", "category")
+
+
+@dataclass(frozen=True)
+class _Units:
+    """The units DoWhy sees: engaged edges and non-engaged exposures, subsampled to ``max_units``."""
+
+    users: np.ndarray
+    notes: np.ndarray
+    engaged: np.ndarray
+    summary: dict[str, Any]
+
+    @classmethod
+    def draw(
+        cls,
+        x: sp.csr_matrix,
+        exposures: sp.spmatrix | None,
+        popularity: np.ndarray,
+        neg_rate: float,
+        max_units: int,
+        rng: np.random.Generator,
+    ) -> _Units:
+        pos_u = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+        neg_u, neg_i, negatives = _non_engaged_units(x, exposures, popularity, neg_rate, rng)
+        users = np.concatenate([pos_u, neg_u])
+        notes = np.concatenate([x.indices.astype(np.int64), neg_i])
+        outcome = np.concatenate([np.ones(pos_u.size, dtype=int), np.zeros(neg_u.size, dtype=int)])
+        if users.size > max_units:
+            pick = np.sort(rng.choice(users.size, size=max_units, replace=False))
+        else:
+            pick = np.arange(users.size)
+        summary = {
+            "total": int(users.size),
+            "used": int(pick.size),
+            "engaged": int(outcome[pick].sum()),
+            "non_engaged_from": negatives,
+        }
+        return cls(users[pick], notes[pick], outcome[pick], summary)
 
 
 def _non_engaged_units(
@@ -301,7 +339,6 @@ class PopularityDebiaser:
         if x.nnz == 0:
             raise InvalidParameterError(f"relation {ENGAGES} has no edges")
         rng = np.random.default_rng(self.seed)
-        n_users = x.shape[0]
         popularity = np.diff(x.tocsc().indptr)
         popular = ~long_tail_mask(popularity, head_share=head_share)
         activity: np.ndarray | None = np.log1p(np.diff(x.indptr)).astype(float)
@@ -309,24 +346,11 @@ class PopularityDebiaser:
         if self.common_causes is not None and "user_activity" not in self.common_causes:
             activity = None
 
-        pos_u = np.repeat(np.arange(n_users), np.diff(x.indptr))
-        pos_i = x.indices.astype(np.int64)
-        neg_u, neg_i, negatives = _non_engaged_units(x, exposures, popularity, neg_rate, rng)
-        units_u = np.concatenate([pos_u, neg_u])
-        units_i = np.concatenate([pos_i, neg_i])
-        outcome = np.concatenate([np.ones(pos_u.size, dtype=int), np.zeros(neg_u.size, dtype=int)])
-        if units_u.size > max_units:
-            pick = np.sort(rng.choice(units_u.size, size=max_units, replace=False))
-        else:
-            pick = np.arange(units_u.size)
-
-        def covariates(u: np.ndarray, i: np.ndarray) -> pd.DataFrame:
-            return _covariates(activity, note_cov, u, i)
-
-        w_units = covariates(units_u[pick], units_i[pick])
+        units = _Units.draw(x, exposures, popularity, neg_rate, max_units, rng)
+        w_units = _covariates(activity, note_cov, units.users, units.notes)
         if w_units.shape[1] == 0:
             raise InvalidParameterError("no common causes left to adjust for; keep user_activity or provide notes")
-        data = w_units.assign(popular=popular[units_i[pick]].astype(int), engaged=outcome[pick])
+        data = w_units.assign(popular=popular[units.notes].astype(int), engaged=units.engaged)
         if data["popular"].nunique() < 2:
             raise InvalidParameterError("every unit has the same treatment; adjust head_share")
         causes = list(w_units.columns)
@@ -335,7 +359,8 @@ class PopularityDebiaser:
         ps_model = estimate.estimator.propensity_score_model
 
         # Propensities of every engaged edge from the fitted model, then clipped IPS weights.
-        features = covariates(pos_u, pos_i)
+        pos_u, pos_i = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr)), x.indices.astype(np.int64)
+        features = _covariates(activity, note_cov, pos_u, pos_i)
         # The propensity model was fitted on DoWhy's own ordering of the common causes.
         names = list(getattr(ps_model, "feature_names_in_", estimate.estimator._observed_common_causes.columns))
         e_edge = ps_model.predict_proba(features[names])[:, 1]
@@ -348,12 +373,7 @@ class PopularityDebiaser:
             "treatment": f"popular: note in the top {head_share:.0%} by training popularity",
             "outcome": "engaged",
             "common_causes": causes,
-            "units": {
-                "total": int(units_u.size),
-                "used": int(pick.size),
-                "engaged": int(outcome[pick].sum()),
-                "non_engaged_from": negatives,
-            },
+            "units": units.summary,
             "estimand": "backdoor",
             "estimator": "backdoor.propensity_score_weighting (ips_weight)",
             "estimate_ate": float(estimate.value),
@@ -361,13 +381,12 @@ class PopularityDebiaser:
             **_weight_report(x, self.edge_weights_, e_edge, popular[pos_i], clip=clip, strength=strength),
             "seed": self.seed,
         }
-        tail_share_before = self.report_["weights"]["tail_weight_share_before"]
-        tail_share_after = self.report_["weights"]["tail_weight_share_after"]
+        shares = self.report_["weights"]
         logger.info(
             "debias: ATE of popularity on engagement %.4f; tail weight share %.3f -> %.3f",
             estimate.value,
-            tail_share_before,
-            tail_share_after,
+            shares["tail_weight_share_before"],
+            shares["tail_weight_share_after"],
         )
         return self
 
