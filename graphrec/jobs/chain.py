@@ -311,6 +311,7 @@ def _evaluate(cfg: ChainConfig, work: Path, *, show_progress: bool | None) -> di
     from graphrec.graph import HeteroGraph
     from graphrec.model import ItemCFRecommender, MostPopular, SwingRecommender
     from graphrec.recall import RecallEngine
+    from graphrec.weights import SwingConfig
 
     def body(tmp: Path) -> dict[str, Any]:
         graph = HeteroGraph.load(work / "graph")
@@ -325,7 +326,7 @@ def _evaluate(cfg: ChainConfig, work: Path, *, show_progress: bool | None) -> di
         baselines: dict[str, Any] = {
             "popularity": MostPopular(),
             f"itemcf (alpha={cfg.itemcf_alpha})": ItemCFRecommender(top_k=cfg.swing_top_k, alpha=cfg.itemcf_alpha),
-            "swing": SwingRecommender(top_k=cfg.swing_top_k),
+            "swing": SwingRecommender(SwingConfig(top_k=cfg.swing_top_k)),
         }
         for name, model in baselines.items():
             results[name] = evaluate_scorer(model.fit(train), train, test, ks=ks, show_progress=show_progress)

@@ -12,9 +12,11 @@ from graphrec._validation import check_float, check_int
 from graphrec.exceptions import InvalidParameterError
 from graphrec.model.base import Recommender
 from graphrec.weights.itemcf import itemcf
-from graphrec.weights.swing import swing
+from graphrec.weights.swing import SwingConfig, swing
 
 __all__ = ["ItemCFRecommender", "MostPopular", "SwingRecommender"]
+
+DEFAULT_SWING = SwingConfig()
 
 
 def _check_matrix(train: object) -> sp.csr_matrix:
@@ -100,21 +102,16 @@ class ItemCFRecommender(_NeighbourRecommender):
 class SwingRecommender(_NeighbourRecommender):
     """Score notes by the summed Swing similarity (:func:`graphrec.weights.swing`) to the user's notes.
 
-    Parameters are those of :func:`graphrec.weights.swing`.
+    Parameters
+    ----------
+    config : SwingConfig
+        Swing's parameters (the one object every Swing entry point takes).
     """
 
-    def __init__(self, *, top_k: int = 100, alpha: float = 1.0, beta: float = 0.5, user_alpha: float = 0.0) -> None:
-        self.top_k = top_k
-        self.alpha = alpha
-        self.beta = beta
-        self.user_alpha = user_alpha
+    def __init__(self, config: SwingConfig = DEFAULT_SWING) -> None:
+        self.config = config
 
     def _similarity(self, train: sp.csr_matrix, show_progress: bool | None) -> sp.csr_matrix:
-        return swing(
-            train,
-            top_k=self.top_k,
-            alpha=self.alpha,
-            beta=self.beta,
-            user_alpha=self.user_alpha,
-            show_progress=show_progress,
-        )
+        if not isinstance(self.config, SwingConfig):
+            raise InvalidParameterError(f"config must be a SwingConfig; got {type(self.config).__name__}")
+        return swing(train, self.config, show_progress=show_progress)

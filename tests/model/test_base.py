@@ -11,6 +11,7 @@ from graphrec.exceptions import InvalidParameterError, NotFittedError
 from graphrec.graph import ENGAGES, build_graph
 from graphrec.model import GNNRecommender, ItemCFRecommender, MostPopular, PureSVD, Recommender, SwingRecommender
 from graphrec.testing import make_ugc_dataset
+from graphrec.weights import SwingConfig
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def _fitted(name: str, graph) -> Recommender:
     model = {
         "popular": MostPopular(),
         "itemcf": ItemCFRecommender(top_k=20),
-        "swing": SwingRecommender(top_k=20),
+        "swing": SwingRecommender(SwingConfig(top_k=20)),
         "svd": PureSVD(dim=8),
     }[name]
     return model.fit(train)
