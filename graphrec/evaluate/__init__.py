@@ -7,6 +7,7 @@ or a function), so nothing here imports a model. The reference recommenders live
 """
 
 from graphrec.evaluate.audience import audience_metrics
+from graphrec.evaluate.diversity import creator_gini, intra_list_distances, long_tail_share, novelty
 from graphrec.evaluate.metrics import gini, long_tail_mask, ranking_metrics
 from graphrec.evaluate.ranking import Scorer, evaluate_scorer, relevance_matrix, topk_from_scores
 from graphrec.evaluate.splits import (
@@ -23,11 +24,15 @@ __all__ = [
     "Split",
     "audience_metrics",
     "cold_note_split",
+    "creator_gini",
     "evaluate_scorer",
     "gini",
     "given_split",
+    "intra_list_distances",
     "leave_last_k_split",
     "long_tail_mask",
+    "long_tail_share",
+    "novelty",
     "random_split",
     "ranking_metrics",
     "relevance_matrix",

@@ -15,6 +15,10 @@ Conventions (those of the LightGCN evaluation code, so published tables compare)
 * ``gini@K``: Gini coefficient of how often each note appears in the top-K lists, over all notes
   (0 = equal exposure, -> 1 = all exposure on one note).
 
+* Beyond accuracy (:mod:`graphrec.evaluate.diversity`), when their inputs are given:
+  ``long_tail_share@K`` and ``novelty@K`` (with ``popularity``), ``ilad@K`` and ``ilmd@K`` (with
+  ``note_embeddings``), ``creator_gini@K`` (with ``note_authors``).
+
 Top-K lists are arrays of shape ``(n_users, K)`` of note indices, padded with -1.
 """
 
@@ -89,6 +93,8 @@ def ranking_metrics(
     ks: Sequence[int] = (20,),
     popularity: np.ndarray | None = None,
     head_share: float = 0.2,
+    note_embeddings: np.ndarray | None = None,
+    note_authors: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Metrics of top-K lists against held-out items.
 
@@ -104,7 +110,12 @@ def ranking_metrics(
     ks : sequence of int
         Cut-offs, each <= K.
     popularity : ndarray, shape (n_notes,), optional
-        Training popularity; enables ``long_tail_recall@K``.
+        Training popularity; enables ``long_tail_recall@K``, ``long_tail_share@K`` and
+        ``novelty@K``.
+    note_embeddings : ndarray, shape (n_notes, dim), optional
+        Enables ``ilad@K`` and ``ilmd@K`` (:mod:`graphrec.evaluate.diversity`).
+    note_authors : ndarray of int, shape (n_notes,), optional
+        Each note's author index (-1 = unknown); enables ``creator_gini@K``.
 
     Returns
     -------
@@ -147,4 +158,29 @@ def ranking_metrics(
             out[f"long_tail_recall@{k}"] = (
                 float(np.mean(tail_hits[has_tail] / tail_test[has_tail])) if has_tail.any() else float("nan")
             )
+        out.update(
+            _beyond_accuracy(top[:, :k], k, test.shape[0], popularity, head_share, note_embeddings, note_authors)
+        )
+    return out
+
+
+def _beyond_accuracy(
+    top: np.ndarray,
+    k: int,
+    n_users: int,
+    popularity: np.ndarray | None,
+    head_share: float,
+    note_embeddings: np.ndarray | None,
+    note_authors: np.ndarray | None,
+) -> dict[str, float]:
+    from graphrec.evaluate import diversity
+
+    out = {}
+    if popularity is not None:
+        out[f"long_tail_share@{k}"] = diversity.long_tail_share(top, popularity, head_share=head_share)
+        out[f"novelty@{k}"] = diversity.novelty(top, popularity, n_users)
+    if note_embeddings is not None:
+        out[f"ilad@{k}"], out[f"ilmd@{k}"] = diversity.intra_list_distances(top, note_embeddings)
+    if note_authors is not None:
+        out[f"creator_gini@{k}"] = diversity.creator_gini(top, note_authors)
     return out

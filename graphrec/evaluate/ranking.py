@@ -77,6 +77,8 @@ def evaluate_scorer(
     ks: Sequence[int] = (20,),
     batch_size: int = 1024,
     show_progress: bool | None = None,
+    note_embeddings: np.ndarray | None = None,
+    note_authors: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Rank all notes for every user with test items, excluding training items, and score it.
 
@@ -88,6 +90,8 @@ def evaluate_scorer(
     train, test : scipy.sparse.csr_matrix, shape (n_users, n_notes)
         Training pairs (excluded from rankings; their column counts give popularity for the long
         tail) and held-out relevant pairs.
+    note_embeddings, note_authors : ndarray, optional
+        Passed to :func:`graphrec.evaluate.ranking_metrics` for the diversity and creator metrics.
     """
     batch_size = check_int("batch_size", batch_size, minimum=1)
     score = scorer.score if hasattr(scorer, "score") else scorer
@@ -107,4 +111,12 @@ def evaluate_scorer(
         b = users[start : start + batch_size]
         idx, _ = topk_from_scores(score(b), k_max, exclude=train[b])
         tops.append(idx)
-    return ranking_metrics(np.vstack(tops), test, users=users, ks=ks, popularity=popularity)
+    return ranking_metrics(
+        np.vstack(tops),
+        test,
+        users=users,
+        ks=ks,
+        popularity=popularity,
+        note_embeddings=note_embeddings,
+        note_authors=note_authors,
+    )
