@@ -9,6 +9,13 @@ Channels
 * ``"tag"``: notes carrying the user's favourite tags (tag shares over the recent history),
   popular ones first.
 * ``"popular"``: training popularity; the fallback for users the bundle does not know.
+* ``"explore"`` (off by default: weight 0): ANN search around the user's query vector plus
+  Gaussian noise, an evolution-strategy style perturbation. The noise has a per-dimension
+  standard deviation of ``explore_sigma * |q| / sqrt(dim)``. Notes the embedding channel already
+  proposes are left out, so the channel reaches what lies just outside the usual neighbourhood.
+  The noise is seeded by ``explore_seed`` and the user id, so a user gets the same exploration
+  on every call until the seed changes (rotate it, e.g. daily, to move on). A quota
+  (``quotas={"explore": 0.1}``) protects these candidates in the merge.
 
 Merging
 -------
@@ -19,6 +26,14 @@ reported channel is the one that contributed most. ``quotas`` reserve a minimum 
 slots for a channel's own best candidates. Seen notes are removed before merging
 (``exclude_seen``). Ties go to the smaller note index, so results are deterministic and a user's
 row never depends on the rest of the batch.
+
+Diversity
+---------
+``diversity="dpp"`` or ``"ssd"`` (:mod:`graphrec.recall.diversity`) re-ranks the merged pool: the
+best ``candidates_factor * k`` notes that the quotas did not already place. The slots left are
+filled by DPP greedy MAP or by SSD over the notes' embeddings, trading merged score for
+diversity with ``diversity_weight``. SSD uses a sliding window of ``diversity_window`` notes.
+The chosen notes are then returned in merged-score order, like any recall.
 
 Request-time history
 --------------------
@@ -44,6 +59,7 @@ shared by threads.
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,14 +69,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from graphrec._topk import topk
-from graphrec._validation import check_float, check_int
+from graphrec._validation import check_choice, check_float, check_int
 from graphrec.exceptions import InvalidParameterError
 from graphrec.index.bundle import Bundle, load_bundle
 from graphrec.io.ids import MAX_ID_LENGTH, as_text
+from graphrec.recall.diversity import dpp_rerank, ssd_rerank
 
 __all__ = ["CHANNELS", "ChannelConfig", "RecallEngine", "RecallResult"]
 
-CHANNELS = ("embedding", "swing", "tag", "popular")
+CHANNELS = ("embedding", "swing", "tag", "popular", "explore")
+DIVERSITY = ("none", "dpp", "ssd")
 
 
 @dataclass(frozen=True)
@@ -77,6 +95,13 @@ class ChannelConfig:
     seen_cap: int = 500
     #: Weight of request-time history in a known user's query vector (see "Request-time history").
     history_weight: float = 1.0
+    #: Relative noise of the exploration channel and its seed (see "Channels").
+    explore_sigma: float = 0.5
+    explore_seed: int = 0
+    #: Diversity re-ranking of the merged pool (see "Diversity").
+    diversity: str = "none"
+    diversity_weight: float = 0.5
+    diversity_window: int = 10
 
     def __post_init__(self) -> None:
         # Raise InvalidParameterError on unknown channels or bad numbers.
@@ -100,6 +125,11 @@ class ChannelConfig:
         check_int("seen_cap", self.seen_cap, minimum=0)
         check_float("recency_decay", self.recency_decay, minimum=0.0, maximum=1.0, exclusive_minimum=True)
         check_float("history_weight", self.history_weight, minimum=0.0)
+        check_float("explore_sigma", self.explore_sigma, minimum=0.0)
+        check_int("explore_seed", self.explore_seed, minimum=0)
+        check_choice("diversity", self.diversity, DIVERSITY)
+        check_float("diversity_weight", self.diversity_weight, minimum=0.0)
+        check_int("diversity_window", self.diversity_window, minimum=2)
 
 
 @dataclass(frozen=True)
@@ -300,6 +330,12 @@ class RecallEngine:
         unit = lambda v: v / max(float(np.linalg.norm(v)), 1e-12)  # noqa: E731
         return (unit(user) + self.config.history_weight * unit(h)).astype(np.float32)
 
+    def _explore_query(self, query: np.ndarray, user: Any) -> np.ndarray:
+        """``query`` plus seeded Gaussian noise of relative size ``explore_sigma`` (see "Channels")."""
+        rng = np.random.default_rng([self.config.explore_seed, zlib.crc32(str(user).encode("utf-8"))])
+        scale = self.config.explore_sigma * float(np.linalg.norm(query)) / np.sqrt(query.size)
+        return (query + rng.normal(scale=scale, size=query.size)).astype(np.float32)
+
     def _popular(self, n: int, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mask = np.ones(len(self._notes), dtype=bool)
         mask[seen] = False
@@ -345,17 +381,28 @@ class RecallEngine:
                     chosen.append(i)
                     taken.add(i)
                     quota -= 1
-        for i in ranked[: k + len(chosen)].tolist():
-            if len(chosen) >= k:
-                break
-            if i not in taken:
-                chosen.append(i)
-                taken.add(i)
+        rest = [i for i in ranked[: k + len(chosen) + self.config.candidates_factor * k].tolist() if i not in taken]
+        chosen.extend(self._diversified(rest, notes, total, k - len(chosen)) if len(chosen) < k else [])
         out = np.array(chosen[:k], dtype=np.int64)
         pos = np.searchsorted(notes, out)
         out_scores = total[pos]
         final = np.lexsort((out, -out_scores))
         return out[final], out_scores[final], np.array(names, dtype=object)[best[pos[final]]]
+
+    def _diversified(self, ranked: list[int], notes: np.ndarray, total: np.ndarray, n: int) -> list[int]:
+        """The ``n`` notes to add from ``ranked`` (best first): the top ``n``, or with diversity on,
+        DPP's or SSD's choice from the top ``candidates_factor * k`` (see "Diversity")."""
+        cfg = self.config
+        if cfg.diversity == "none" or cfg.diversity_weight == 0 or len(ranked) <= n:
+            return ranked[:n]
+        pool = np.array(ranked, dtype=np.int64)
+        quality = total[np.searchsorted(notes, pool)]
+        emb = self.bundle.embeddings["note"][pool]
+        if cfg.diversity == "dpp":
+            pick = dpp_rerank(quality, emb, n, weight=cfg.diversity_weight)
+        else:
+            pick = ssd_rerank(quality, emb, n, weight=cfg.diversity_weight, window=cfg.diversity_window)
+        return pool[pick].tolist()
 
     # -- public API ----------------------------------------------------------------------
     def recall(
@@ -408,12 +455,20 @@ class RecallEngine:
         with_vector = list(queries)
         row_of: dict[int, int] = {}
         emb_idx = emb_sc = None
-        if "embedding" in active and with_vector:
+        exploring = "explore" in active and self.config.weights.get("explore", 0.0) > 0
+        if ("embedding" in active or exploring) and with_vector:
             extra = max((g.size for g in given), default=0)
             fetch = n_cand + ((self._max_seen + extra) if exclude_seen else 0)
             emb_idx, emb_sc = self.bundle.indexes["note"].search(
                 np.stack([queries[r] for r in with_vector]), min(fetch, len(self._notes))
             )
+            row_of = {r: j for j, r in enumerate(with_vector)}
+        explore_idx = None
+        if exploring and with_vector:
+            extra = max((g.size for g in given), default=0)
+            fetch = 2 * n_cand + ((self._max_seen + extra) if exclude_seen else 0)
+            noisy = np.stack([self._explore_query(queries[r], users[r]) for r in with_vector])
+            explore_idx, _ = self.bundle.indexes["note"].search(noisy, min(fetch, len(self._notes)))
             row_of = {r: j for j, r in enumerate(with_vector)}
         for r in range(users.size):
             u = int(idx[r])
@@ -431,7 +486,13 @@ class RecallEngine:
                 if emb_idx is not None and emb_sc is not None and r in row_of:
                     cand, sc = emb_idx[row_of[r]], emb_sc[row_of[r]]
                     keep = (cand >= 0) & ~np.isin(cand, seen)
-                    proposals["embedding"] = (cand[keep][:n_cand], sc[keep][:n_cand].astype(np.float64))
+                    usual = (cand[keep][:n_cand], sc[keep][:n_cand].astype(np.float64))
+                    if "embedding" in active:
+                        proposals["embedding"] = usual
+                    if explore_idx is not None:
+                        cand = explore_idx[row_of[r]]
+                        cand = cand[(cand >= 0) & ~np.isin(cand, seen) & ~np.isin(cand, usual[0])][:n_cand]
+                        proposals["explore"] = (cand, np.zeros(cand.size))
                 if "swing" in active:
                     proposals["swing"] = self._swing(recent, n_cand, seen)
                 if "tag" in active:

@@ -269,3 +269,47 @@ def test_merge_matches_a_dict_reference(bundle_dir, quotas):
         ids, scores, chans = _merge_reference(engine.config, proposals, k)
         assert got[0].tolist() == ids and got[2].tolist() == chans
         np.testing.assert_allclose(got[1], scores, rtol=0, atol=1e-12)
+
+
+def test_exploration_channel_is_seeded_protected_and_outside_the_usual_neighbourhood(engine):
+    users = list(engine.known_users()[:4])
+    weights = {"embedding": 1.0, "swing": 0.7, "tag": 0.3, "popular": 0.1, "explore": 0.2}
+    cfg = ChannelConfig(weights=weights, quotas={"explore": 0.2}, explore_sigma=1.0, explore_seed=7)
+    explorer = RecallEngine(engine.bundle, cfg)
+    res = explorer.recall(users, k=10)
+    explored = explorer.recall(users, k=10, channels=["explore"])  # the channel's own ranking
+    usual = RecallEngine(engine.bundle, ChannelConfig(weights={"embedding": 1.0})).recall(users, k=30)
+    for r in range(len(users)):
+        assert set(explored.channels[r].tolist()) == {"explore"}
+        assert set(explored.ids[r, :2].tolist()) <= set(res.ids[r].tolist())  # the quota: ceil(0.2 * 10)
+        assert not set(explored.ids[r].tolist()) & set(usual.ids[r].tolist())  # outside the usual top 3k
+    again = explorer.recall(users, k=10)
+    np.testing.assert_array_equal(again.ids, res.ids)  # seeded by (explore_seed, user id)
+    other = RecallEngine(engine.bundle, ChannelConfig(**{**cfg.__dict__, "explore_seed": 8})).recall(users, k=10)
+    assert (other.ids != res.ids).any()
+    # Off by default: no weight, no channel.
+    assert "explore" not in set(engine.recall(users, k=10).channels.ravel().tolist())
+
+
+@pytest.mark.parametrize("method", ["dpp", "ssd"])
+def test_diversity_rerank_raises_intra_list_distance(engine, method):
+    from graphrec.evaluate import intra_list_distances
+
+    users = list(engine.known_users()[:20])
+    notes = engine.bundle.ids["note"]
+    emb = engine.bundle.embeddings["note"]
+
+    def ilad(res):
+        top = np.array([[notes.index([i])[0] for i in row] for row in res.ids.tolist()])
+        return intra_list_distances(top, emb)[0]
+
+    plain = engine.recall(users, k=10)
+    same = RecallEngine(engine.bundle, ChannelConfig(diversity=method, diversity_weight=0.0)).recall(users, k=10)
+    np.testing.assert_array_equal(same.ids, plain.ids)  # weight 0: unchanged
+    diverse = RecallEngine(engine.bundle, ChannelConfig(diversity=method, diversity_weight=2.0)).recall(users, k=10)
+    assert ilad(diverse) > ilad(plain)
+    for r in range(len(users)):  # a re-ranking of the merged pool: still unseen, deduplicated, by score
+        assert len(set(diverse.ids[r].tolist())) == 10
+        assert (np.diff(diverse.scores[r]) <= 0).all()
+    with pytest.raises(InvalidParameterError, match="diversity"):
+        ChannelConfig(diversity="mmr")
