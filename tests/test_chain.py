@@ -42,6 +42,8 @@ def test_chain_runs_skips_and_reruns(files, tmp_path):
         assert record["step"] == step and "params_hash" in record
     assert RecallEngine.load(tmp_path / "w" / "bundle").recall(["u0"], k=3).ids.shape == (1, 3)
     assert "gnn (embeddings)" in first["evaluate"]["metrics"]
+    # The log's impressions reach the debiaser as exposures (no sampled stand-ins).
+    assert first["weights"]["debias"]["non_engaged_from"] == "exposures without engagement"
     again = chain.run(cfg, show_progress=False)
     assert all(r["skipped"] for r in again.values())
     # A new training parameter reruns train and everything after it, not the steps before.

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from graphrec._atomic import atomic_directory, atomic_file, check_not_overwriting_inputs, exclusive, sha256_file
 from graphrec._manifest import config_hash
@@ -225,6 +226,21 @@ def _graph(cfg: ChainConfig, work: Path) -> dict[str, Any]:
     return _run_step(cfg, work, "graph", body)
 
 
+def _exposures(train: pd.DataFrame, graph: Any) -> sp.csr_matrix | None:
+    """Impressions (events of weight 0) of the training log as a users x notes matrix in the
+    graph's index space, for the debiaser; None when the log has none (it then samples exposures)."""
+    from graphrec.io.interactions import engaged_mask
+
+    shown = train.loc[~engaged_mask(train, graph.meta.get("event_weights"))]
+    users = graph.id_map("user").index(shown["user_id"].to_numpy(), missing="ignore")
+    notes = graph.id_map("note").index(shown["note_id"].to_numpy(), missing="ignore")
+    ok = (users >= 0) & (notes >= 0)
+    if not ok.any():
+        return None
+    shape = (graph.num_nodes("user"), graph.num_nodes("note"))
+    return sp.csr_matrix((np.ones(int(ok.sum()), dtype=np.float32), (users[ok], notes[ok])), shape=shape)
+
+
 def _weights(cfg: ChainConfig, work: Path) -> dict[str, Any]:
     from graphrec.graph import ENGAGES, HeteroGraph
     from graphrec.weights import PopularityDebiaser, with_swing
@@ -234,11 +250,14 @@ def _weights(cfg: ChainConfig, work: Path) -> dict[str, Any]:
         graph.save(tmp / "graph")
         report: dict[str, Any] = {"swing_pairs": graph.num_edges(("note", "similar", "note"))}
         if cfg.debias:
-            _, _, notes, _ = _tables(work)
-            debiaser = PopularityDebiaser(refute_simulations=cfg.refute_simulations, seed=0).fit(graph, notes=notes)
+            train, _, notes, _ = _tables(work)
+            debiaser = PopularityDebiaser(refute_simulations=cfg.refute_simulations, seed=0).fit(
+                graph, notes=notes, exposures=_exposures(train, graph)
+            )
             debiaser.write_report(tmp / "debias_report.json")
             graph.with_relation(ENGAGES, debiaser.edge_weights_).save(tmp / "graph_debiased")
             report["debias"] = {k: debiaser.report_[k] for k in ("estimate_ate", "refutations")}
+            report["debias"]["non_engaged_from"] = debiaser.report_["units"]["non_engaged_from"]
         return report
 
     return _run_step(cfg, work, "weights", body)
