@@ -9,6 +9,10 @@ Channels
 * ``"tag"``: notes carrying the user's favourite tags (tag shares over the recent history),
   popular ones first.
 * ``"popular"``: training popularity; the fallback for users the bundle does not know.
+* ``"interest"`` (off by default: weight 0): multi-interest retrieval. The user's top
+  ``interests_per_user`` interests come from clustering the notes (``n_interests``), and each
+  gets its own ANN search. The results are interleaved, so minor interests are not drowned by
+  the major one (:mod:`graphrec.recall.interests`). A quota protects these slots in the merge.
 * ``"explore"`` (off by default: weight 0): ANN search around the user's query vector plus
   Gaussian noise, an evolution-strategy style perturbation. The noise has a per-dimension
   standard deviation of ``explore_sigma * |q| / sqrt(dim)``. Notes the embedding channel already
@@ -59,6 +63,7 @@ shared by threads.
 from __future__ import annotations
 
 import os
+import threading
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,10 +79,11 @@ from graphrec.exceptions import InvalidParameterError
 from graphrec.index.bundle import Bundle, load_bundle
 from graphrec.io.ids import MAX_ID_LENGTH, as_text
 from graphrec.recall.diversity import dpp_rerank, ssd_rerank
+from graphrec.recall.interests import NoteInterests, round_robin, user_interests
 
 __all__ = ["CHANNELS", "ChannelConfig", "RecallEngine", "RecallResult"]
 
-CHANNELS = ("embedding", "swing", "tag", "popular", "explore")
+CHANNELS = ("embedding", "swing", "tag", "popular", "interest", "explore")
 DIVERSITY = ("none", "dpp", "ssd")
 
 
@@ -95,6 +101,9 @@ class ChannelConfig:
     seen_cap: int = 500
     #: Weight of request-time history in a known user's query vector (see "Request-time history").
     history_weight: float = 1.0
+    #: Global interests (note clusters) and interests kept per user (see "Channels").
+    n_interests: int = 32
+    interests_per_user: int = 3
     #: Relative noise of the exploration channel and its seed (see "Channels").
     explore_sigma: float = 0.5
     explore_seed: int = 0
@@ -125,6 +134,8 @@ class ChannelConfig:
         check_int("seen_cap", self.seen_cap, minimum=0)
         check_float("recency_decay", self.recency_decay, minimum=0.0, maximum=1.0, exclusive_minimum=True)
         check_float("history_weight", self.history_weight, minimum=0.0)
+        check_int("n_interests", self.n_interests, minimum=1)
+        check_int("interests_per_user", self.interests_per_user, minimum=1)
         check_float("explore_sigma", self.explore_sigma, minimum=0.0)
         check_int("explore_seed", self.explore_seed, minimum=0)
         check_choice("diversity", self.diversity, DIVERSITY)
@@ -212,6 +223,8 @@ class RecallEngine:
         self._pop_order, _ = topk(bundle.popularity.astype(np.float64), len(self._notes))
         self._popularity_boost = 1.0 + np.log1p(bundle.popularity.astype(np.float64))
         self._max_seen = int(min(np.diff(self._history.indptr).max(initial=0), self.config.seen_cap))
+        self._interests: NoteInterests | None = None
+        self._interests_lock = threading.Lock()
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], config: ChannelConfig | None = None) -> RecallEngine:
@@ -329,6 +342,22 @@ class RecallEngine:
         user = emb["user"][u].astype(np.float64)
         unit = lambda v: v / max(float(np.linalg.norm(v)), 1e-12)  # noqa: E731
         return (unit(user) + self.config.history_weight * unit(h)).astype(np.float32)
+
+    def _interest(
+        self, recent: tuple[np.ndarray, np.ndarray], n: int, seen: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Round-robin over ANN searches for each of the user's top interests (see "Channels")."""
+        with self._interests_lock:  # clustered once, on first use; the engine is shared by threads
+            if self._interests is None:
+                self._interests = NoteInterests(self.bundle.embeddings["note"], self.config.n_interests)
+        queries = user_interests(self._interests, recent[0], recent[1], self.config.interests_per_user)
+        if not queries:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        fetch = min(n + seen.size, len(self._notes))
+        found, _ = self.bundle.indexes["note"].search(np.stack(queries), fetch)
+        lists = [row[(row >= 0) & ~np.isin(row, seen)] for row in found]
+        picked = round_robin(lists, n)
+        return picked, np.zeros(picked.size)
 
     def _explore_query(self, query: np.ndarray, user: Any) -> np.ndarray:
         """``query`` plus seeded Gaussian noise of relative size ``explore_sigma`` (see "Channels")."""
@@ -493,6 +522,8 @@ class RecallEngine:
                         cand = explore_idx[row_of[r]]
                         cand = cand[(cand >= 0) & ~np.isin(cand, seen) & ~np.isin(cand, usual[0])][:n_cand]
                         proposals["explore"] = (cand, np.zeros(cand.size))
+                if "interest" in active and self.config.weights.get("interest", 0.0) > 0:
+                    proposals["interest"] = self._interest(recent, n_cand, seen)
                 if "swing" in active:
                     proposals["swing"] = self._swing(recent, n_cand, seen)
                 if "tag" in active:

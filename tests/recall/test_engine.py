@@ -8,34 +8,9 @@ import numpy as np
 import pytest
 
 from graphrec.exceptions import ArtifactError, InvalidParameterError
-from graphrec.graph import ENGAGES, HAS_TAG, build_graph, recency_matrix
+from graphrec.graph import ENGAGES, build_graph
 from graphrec.index import load_bundle, write_bundle
-from graphrec.model import PureSVD, tag_embeddings
 from graphrec.recall import ChannelConfig, RecallEngine
-from graphrec.weights import swing
-
-
-@pytest.fixture(scope="module")
-def bundle_dir(small_tables, tmp_path_factory):
-    interactions, notes = small_tables
-    g = build_graph(interactions, notes)
-    svd = PureSVD(dim=16).fit(g.relation(ENGAGES))
-    ids = {"user": g.id_map("user"), "note": g.id_map("note"), "tag": g.id_map("tag")}
-    out = tmp_path_factory.mktemp("b") / "bundle"
-    write_bundle(
-        out,
-        ids=ids,
-        embeddings={
-            "user": svd.user_embeddings_,
-            "note": svd.note_embeddings_,
-            "tag": tag_embeddings(g.relation(HAS_TAG), svd.note_embeddings_),
-        },
-        history=recency_matrix(interactions, ids["user"], ids["note"]),
-        similar=swing(g.relation(ENGAGES), top_k=20),
-        note_tags=g.relation(HAS_TAG),
-        config={"model": "puresvd", "dim": 16},
-    )
-    return out
 
 
 @pytest.fixture(scope="module")
