@@ -3,7 +3,10 @@
 Channels
 --------
 * ``"embedding"``: ANN search of the user's embedding over the note index (the GNN channel; any
-  embedding model's vectors serve).
+  embedding model's vectors serve). With ``popularity_penalty = p > 0`` the channel fetches
+  twice as many notes. It ranks them by ``s - p * log1p(pop) / log1p(max pop)``, where ``s`` is
+  the inner product min-max scaled over the fetched notes: popular notes must beat the tail by
+  a margin, which lets good long-tail notes in.
 * ``"swing"``: the Swing neighbours of the user's most recent notes (``recent_history`` of them,
   the most recent weighted most: weight ``recency_decay ** rank``).
 * ``"tag"``: notes carrying the user's favourite tags (tag shares over the recent history),
@@ -101,6 +104,8 @@ class ChannelConfig:
     seen_cap: int = 500
     #: Weight of request-time history in a known user's query vector (see "Request-time history").
     history_weight: float = 1.0
+    #: Popularity penalty of the embedding channel (see "Channels"); 0 = none.
+    popularity_penalty: float = 0.0
     #: Global interests (note clusters) and interests kept per user (see "Channels").
     n_interests: int = 32
     interests_per_user: int = 3
@@ -134,6 +139,7 @@ class ChannelConfig:
         check_int("seen_cap", self.seen_cap, minimum=0)
         check_float("recency_decay", self.recency_decay, minimum=0.0, maximum=1.0, exclusive_minimum=True)
         check_float("history_weight", self.history_weight, minimum=0.0)
+        check_float("popularity_penalty", self.popularity_penalty, minimum=0.0)
         check_int("n_interests", self.n_interests, minimum=1)
         check_int("interests_per_user", self.interests_per_user, minimum=1)
         check_float("explore_sigma", self.explore_sigma, minimum=0.0)
@@ -222,6 +228,8 @@ class RecallEngine:
         self._history.sort_indices()
         self._pop_order, _ = topk(bundle.popularity.astype(np.float64), len(self._notes))
         self._popularity_boost = 1.0 + np.log1p(bundle.popularity.astype(np.float64))
+        log_pop = np.log1p(np.maximum(bundle.popularity.astype(np.float64), 0.0))
+        self._popularity_scaled = log_pop / max(float(log_pop.max(initial=0.0)), 1e-12)
         self._max_seen = int(min(np.diff(self._history.indptr).max(initial=0), self.config.seen_cap))
         self._interests: NoteInterests | None = None
         self._interests_lock = threading.Lock()
@@ -359,6 +367,16 @@ class RecallEngine:
         picked = round_robin(lists, n)
         return picked, np.zeros(picked.size)
 
+    def _penalised(self, cand: np.ndarray, sc: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The embedding channel's ``n`` best, after the popularity penalty (see "Channels")."""
+        penalty = self.config.popularity_penalty
+        if penalty == 0 or cand.size == 0:
+            return cand[:n], sc[:n]
+        span = max(float(sc.max() - sc.min()), 1e-12)
+        adjusted = (sc - sc.min()) / span - penalty * self._popularity_scaled[cand]
+        order = np.lexsort((cand, -adjusted))[:n]
+        return cand[order], adjusted[order]
+
     def _explore_query(self, query: np.ndarray, user: Any) -> np.ndarray:
         """``query`` plus seeded Gaussian noise of relative size ``explore_sigma`` (see "Channels")."""
         rng = np.random.default_rng([self.config.explore_seed, zlib.crc32(str(user).encode("utf-8"))])
@@ -485,9 +503,10 @@ class RecallEngine:
         row_of: dict[int, int] = {}
         emb_idx = emb_sc = None
         exploring = "explore" in active and self.config.weights.get("explore", 0.0) > 0
+        penalty = self.config.popularity_penalty
         if ("embedding" in active or exploring) and with_vector:
             extra = max((g.size for g in given), default=0)
-            fetch = n_cand + ((self._max_seen + extra) if exclude_seen else 0)
+            fetch = n_cand * (2 if penalty > 0 else 1) + ((self._max_seen + extra) if exclude_seen else 0)
             emb_idx, emb_sc = self.bundle.indexes["note"].search(
                 np.stack([queries[r] for r in with_vector]), min(fetch, len(self._notes))
             )
@@ -515,7 +534,7 @@ class RecallEngine:
                 if emb_idx is not None and emb_sc is not None and r in row_of:
                     cand, sc = emb_idx[row_of[r]], emb_sc[row_of[r]]
                     keep = (cand >= 0) & ~np.isin(cand, seen)
-                    usual = (cand[keep][:n_cand], sc[keep][:n_cand].astype(np.float64))
+                    usual = self._penalised(cand[keep], sc[keep].astype(np.float64), n_cand)
                     if "embedding" in active:
                         proposals["embedding"] = usual
                     if explore_idx is not None:

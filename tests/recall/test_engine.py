@@ -288,3 +288,22 @@ def test_diversity_rerank_raises_intra_list_distance(engine, method):
         assert (np.diff(diverse.scores[r]) <= 0).all()
     with pytest.raises(InvalidParameterError, match="diversity"):
         ChannelConfig(diversity="mmr")
+
+
+def test_popularity_penalty_moves_the_embedding_channel_to_less_popular_notes(engine):
+    users = list(engine.known_users()[:30])
+    pop = engine.bundle.popularity.astype(np.float64)
+    notes = engine.bundle.ids["note"]
+
+    def mean_log_pop(penalty):
+        cfg = ChannelConfig(weights={"embedding": 1.0}, popularity_penalty=penalty)
+        res = RecallEngine(engine.bundle, cfg).recall(users, k=10)
+        return float(np.log1p(pop[notes.index(res.ids.ravel())]).mean()), res
+
+    base, plain = mean_log_pop(0.0)
+    np.testing.assert_array_equal(
+        plain.ids, RecallEngine(engine.bundle, ChannelConfig(weights={"embedding": 1.0})).recall(users, k=10).ids
+    )
+    assert mean_log_pop(0.3)[0] < base and mean_log_pop(1.0)[0] < mean_log_pop(0.3)[0]
+    with pytest.raises(InvalidParameterError, match="popularity_penalty"):
+        ChannelConfig(popularity_penalty=-0.1)
