@@ -195,18 +195,20 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    levers = list(dict.fromkeys(r["config"].split()[0] for r in rows))
+    colour = {lever: f"C{i}" for i, lever in enumerate(levers)}
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     for ax, key in zip(axes, ("long_tail_recall", "coverage", "ilad"), strict=True):
-        for r in rows:
-            lever = r["config"].split()[0]
-            ax.scatter(r[f"{key}@{K}"], r[f"recall@{K}"], label=lever)
-            ax.annotate(r["config"].split(" ", 1)[-1], (r[f"{key}@{K}"], r[f"recall@{K}"]), fontsize=6)
+        for lever in levers:
+            mine = [r for r in rows if r["config"].split()[0] == lever]
+            xs, ys = [r[f"{key}@{K}"] for r in mine], [r[f"recall@{K}"] for r in mine]
+            ax.scatter(xs, ys, color=colour[lever], label=lever)
+            for r, x, y in zip(mine, xs, ys, strict=True):
+                ax.annotate(r["config"].split(" ", 1)[-1], (x, y), fontsize=6)
         ax.set_xlabel(f"{key}@{K}")
         ax.set_ylabel(f"recall@{K}")
-    handles, labels = axes[0].get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))
-    fig.legend(unique.values(), unique.keys(), loc="upper center", ncol=len(unique))
-    fig.suptitle(rows[0]["dataset"])
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{rows[0]['dataset']}: recall against long-tail recall, coverage and ILAD")
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
