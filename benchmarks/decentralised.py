@@ -49,7 +49,7 @@ from _measure import write_json
 
 from graphrec._table import format_table
 from graphrec.evaluate import random_split, ranking_metrics, relevance_matrix
-from graphrec.graph import AUTHORED, ENGAGES, HAS_TAG, build_graph, recency_matrix, side_info_from_graph
+from graphrec.graph import ENGAGES, HAS_TAG, build_graph, recency_matrix, side_info_from_graph
 from graphrec.index import write_bundle
 from graphrec.io import load_citeulike, load_lastfm_hetrec, load_lightgcn_split
 from graphrec.model import GNNRecommender
@@ -110,18 +110,14 @@ def run_dataset(
     name: str, train: pd.DataFrame, test_frame: pd.DataFrame, notes: pd.DataFrame | None, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
     graph = build_graph(train, notes)
+    side = side_info_from_graph(graph)
     t0 = time.perf_counter()
-    model = GNNRecommender(show_progress=False).fit(graph, side_info_from_graph(graph))
+    model = GNNRecommender(show_progress=False).fit(graph, side)
     train_seconds = time.perf_counter() - t0
     ids = {t: graph.id_map(t) for t in graph.node_types}
     engages = graph.relation(ENGAGES)
     popularity = np.diff(engages.tocsc().indptr)
-    authors = None
-    if graph.has_relation(AUTHORED):
-        au = graph.relation(AUTHORED).tocsc()
-        authors = np.full(au.shape[1], -1, dtype=np.int64)
-        has = np.diff(au.indptr) > 0
-        authors[has] = au.indices[au.indptr[:-1][has]]
+    authors = side.authors
     test, _ = relevance_matrix(test_frame, ids["user"], ids["note"])
     users = np.flatnonzero(np.diff(test.indptr) > 0)
     rng = np.random.default_rng(0)

@@ -81,8 +81,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print("graph (train part)")
     print(_graph_tables(steps["graph"]) + "\n")
     k = args.k
-    cols = [f"recall@{k}", f"ndcg@{k}", f"long_tail_recall@{k}", f"coverage@{k}", f"gini@{k}"]
-    rows = [[name, *(m[c] for c in cols)] for name, m in report["metrics"].items()]
+    cols = [f"recall@{k}", f"ndcg@{k}", f"long_tail_recall@{k}", f"coverage@{k}", f"gini@{k}", f"ilad@{k}"]
+    cols += [f"novelty@{k}", f"creator_gini@{k}"]
+    rows = [[name, *(m.get(c, float("nan")) for c in cols)] for name, m in report["metrics"].items()]
     n_users = int(next(iter(report["metrics"].values()))["n_users"])
     print(f"full-ranking evaluation on {n_users:,} test users (training items excluded)")
     print(format_table(["model", *cols], rows))

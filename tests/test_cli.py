@@ -77,9 +77,11 @@ def test_demo_on_bundled_sample(tmp_path):
         "swing",
         "gnn (embeddings)",
         "recall engine (all channels)",
+        "recall engine + levers",
     }
     for m in metrics.values():
         assert {"recall@20", "ndcg@20", "long_tail_recall@20", "coverage@20", "gini@20"} <= set(m)
+        assert {"ilad@20", "ilmd@20", "novelty@20", "long_tail_share@20", "creator_gini@20"} <= set(m)
     assert (tmp_path / "demo" / "weights" / "debias_report.json").is_file()
     assert "example recalls from the bundle" in proc.stdout
     assert "a user the bundle has never seen, given 3 clicks at request time" in proc.stdout
