@@ -27,7 +27,8 @@ Steps and outputs::
     train/     embeddings.npz (user, note, tag), encoder.npz, training.json
     bundle/    the serving bundle (RecallEngine.load / ColdStart.from_bundle open it)
                (each directory also holds its _step.json)
-    evaluate/  metrics.json: GNN, recall engine, popularity, ItemCF, Swing on the test split
+    evaluate/  metrics.json: GNN, recall engine (plain and with the `levers`), popularity, ItemCF, Swing
+               on the test split, with diversity, novelty and creator-exposure metrics
 
 A YAML config holds :class:`ChainConfig`'s fields; ``gnn`` is a mapping of
 :class:`graphrec.model.GNNConfig` overrides.
