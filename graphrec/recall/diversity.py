@@ -21,6 +21,10 @@ the part of ``v_i`` orthogonal to the span of the last ``window - 1`` chosen not
 that ``i`` adds to the sliding window of ``window`` items in the feed. A note far from what the
 user has just been shown gains up to ``weight``; a duplicate of a recent note gains nothing.
 
+Edge cases: ``k`` larger than the pool returns the whole pool. A note without an embedding (a
+zero vector) adds no volume: DPP places it after the diverse picks, by quality, and SSD lets it
+compete on quality alone.
+
 The slow references in ``tests/recall/test_diversity.py`` check both methods: greedy
 log-determinants for DPP, and Gram-determinant ratios for SSD.
 """

@@ -102,3 +102,14 @@ def test_bad_inputs_are_clear():
         ssd_rerank(np.ones(3), np.ones((3, 2)), 2, weight=1.0, window=1)
     with pytest.raises(InvalidParameterError, match="finite"):
         dpp_rerank(np.array([1.0, np.nan]), np.ones((2, 2)), 1, weight=1.0)
+
+
+def test_notes_without_embeddings_and_small_pools_are_documented_behaviour():
+    r = np.array([0.9, 0.8, 0.7])
+    v = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]])  # note 1 has no embedding (a zero vector)
+    # DPP: a zero vector adds no volume, so it comes after the diverse picks, by quality.
+    assert dpp_rerank(r, v, 3, weight=1.0).tolist() == [0, 2, 1]
+    # SSD: its residual is 0, so it competes on quality alone.
+    assert ssd_rerank(r, v, 3, weight=1.0).tolist() == [0, 2, 1]
+    # One candidate, any k: that candidate.
+    assert dpp_rerank(r[:1], v[:1], 5, weight=1.0).tolist() == [0]
