@@ -18,7 +18,7 @@ def tiny_interactions() -> pd.DataFrame:
     )
 
 
-def write_encoder_bundle(path, graph, interactions):
+def write_encoder_bundle(path, graph, interactions, *, swing_top_k=None):
     """A bundle from a tiny GNN with a note encoder (what cold start needs), for service and
     reliability tests; returns the id maps."""
     from graphrec.graph import side_info_from_graph
@@ -26,5 +26,5 @@ def write_encoder_bundle(path, graph, interactions):
     from graphrec.model import GNNRecommender
 
     model = GNNRecommender(dim=8, epochs=1, batch_size=512, show_progress=False).fit(graph, side_info_from_graph(graph))
-    bundle_from_model(graph, model, interactions, path)
+    bundle_from_model(graph, model, interactions, path, swing_top_k=swing_top_k)
     return {t: graph.id_map(t) for t in graph.node_types}

@@ -21,8 +21,14 @@ Design
   columns, popularity, deltas), an O(nnz) vectorised pass, and the note index is rebuilt (a flat
   index is its vectors; IVF/HNSW are rebuilt with their parameters, which is the expensive case).
   ``remove_notes`` drops notes the same way (deleted posts are never recalled again).
-* **Not updated here:** Swing neighbours (new notes have none until the next batch build) and the
-  users' trained vectors (the fold-in stands in for them). The batch chain's full rebuild stays
+* **Swing neighbours of touched notes are recomputed exactly.** The notes that gained a new
+  (user, note) pair get their Swing rows recomputed (:func:`graphrec.weights.swing_rows`) over
+  the engine's whole binary history: the bundle's history, every delta, and new users.
+  ``top_k`` is the bundle's widest Swing row, and the default :class:`~graphrec.weights.SwingConfig`
+  supplies the rest. Other notes keep their batch-built rows, although a new event can also
+  change their scores slightly through the user weights. New notes have no Swing neighbours
+  until the next batch build.
+* **Not updated here:** the users' trained vectors (the fold-in stands in for them). The batch chain's full rebuild stays
   the way to retrain. :meth:`RecallEngine.save` (``graphrec refresh``) writes an updated engine as
   a bundle, its deltas in ``delta.npz``, atomically, so a restart or a reload loses nothing.
 """
@@ -75,6 +81,7 @@ def update(engine: RecallEngine, interactions: pd.DataFrame) -> tuple[RecallEngi
         else np.empty(0, dtype=np.int64)
     )
     note_col = frame["note"].to_numpy(np.int64)
+    touched: list[np.ndarray] = []
     for user, row in zip(names, rows, strict=True):
         key = _key(user)
         before = delta.get(key, np.empty(0, dtype=np.int64))
@@ -83,6 +90,7 @@ def update(engine: RecallEngine, interactions: pd.DataFrame) -> tuple[RecallEngi
         fresh = np.setdiff1d(np.unique(added), np.union1d(stored, before))
         popularity[fresh] += 1.0
         new_pairs += int(fresh.size)
+        touched.append(fresh)
         # Oldest first, each note once, at its latest position.
         merged = np.concatenate([before, added])
         _, last = np.unique(merged[::-1], return_index=True)
@@ -94,7 +102,45 @@ def update(engine: RecallEngine, interactions: pd.DataFrame) -> tuple[RecallEngi
         "new_pairs": new_pairs,
     }
     bundle = replace(engine.bundle, popularity=popularity)
+    if bundle.similar is not None and new_pairs:
+        notes_touched = np.unique(np.concatenate(touched))
+        bundle = replace(bundle, similar=_refresh_swing(bundle.similar, history, delta, users, notes_touched))
+        counts["swing_rows_recomputed"] = int(notes_touched.size)
     return engine.derive(bundle, delta), counts
+
+
+def _refresh_swing(
+    similar: sp.csr_matrix, history: sp.csr_matrix, delta: dict[str, np.ndarray], users: IdMap, notes: np.ndarray
+) -> sp.csr_matrix:
+    """``similar`` with the rows of ``notes`` recomputed over history + deltas (module docstring)."""
+    from graphrec.weights.swing import SwingConfig, swing_rows
+
+    keys = list(delta)
+    rows = users.index(np.array(keys, dtype=object), missing="ignore") if keys else np.empty(0, np.int64)
+    n_new = int((rows < 0).sum())
+    new_row = np.cumsum(rows < 0) - 1 + history.shape[0]
+    user_of = np.where(rows >= 0, rows, new_row)
+    lengths = np.array([delta[k].size for k in keys], dtype=np.int64)
+    extra = sp.csr_matrix(
+        (
+            np.ones(int(lengths.sum()), dtype=np.float32),
+            (np.repeat(user_of, lengths), np.concatenate([delta[k] for k in keys]) if keys else np.empty(0, np.int64)),
+        ),
+        shape=(history.shape[0] + n_new, history.shape[1]),
+    )
+    base = sp.vstack([history, sp.csr_matrix((n_new, history.shape[1]), dtype=history.dtype)]).tocsr()
+    combined = base + extra
+    widest = int(np.diff(similar.indptr).max(initial=1))
+    fresh = swing_rows(combined, notes, SwingConfig(top_k=max(widest, 1)))
+    keep = np.ones(similar.shape[0], dtype=np.float32)
+    keep[notes] = 0.0
+    placed = sp.csr_matrix(
+        (np.ones(notes.size, dtype=np.float32), (notes, np.arange(notes.size))), shape=(similar.shape[0], notes.size)
+    )
+    out = sp.csr_matrix(sp.diags(keep) @ similar + placed @ fresh, dtype=np.float32)
+    out.eliminate_zeros()
+    out.sort_indices()
+    return out
 
 
 def _remap(m: sp.spmatrix | None, perm: np.ndarray, n: int, *, rows: bool, cols: bool) -> sp.csr_matrix | None:

@@ -2,7 +2,7 @@
 
 from graphrec.weights.debias import COMMON_CAUSES, PopularityDebiaser
 from graphrec.weights.itemcf import itemcf
-from graphrec.weights.swing import SwingConfig, filter_users, swing, with_swing
+from graphrec.weights.swing import SwingConfig, filter_users, swing, swing_rows, with_swing
 
 __all__ = [
     "COMMON_CAUSES",
@@ -11,5 +11,6 @@ __all__ = [
     "filter_users",
     "itemcf",
     "swing",
+    "swing_rows",
     "with_swing",
 ]

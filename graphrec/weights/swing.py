@@ -47,9 +47,10 @@ import scipy.sparse as sp
 from graphrec._progress import progress
 from graphrec._validation import check_float, check_int
 from graphrec.exceptions import InvalidParameterError
-from graphrec.graph import ENGAGES, SIMILAR, HeteroGraph
+from graphrec.graph.build import ENGAGES, SIMILAR
+from graphrec.graph.hetero import HeteroGraph
 
-__all__ = ["SwingConfig", "filter_users", "swing", "with_swing"]
+__all__ = ["SwingConfig", "filter_users", "swing", "swing_rows", "with_swing"]
 
 _BLOCK_ENTRIES = 1 << 24
 
@@ -144,8 +145,11 @@ def _user_item_matrices(user_note: sp.spmatrix, p: SwingConfig) -> tuple[sp.csr_
     return x, item_user
 
 
-def _block_plan(item_user: sp.csr_matrix, deg: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Notes in decreasing cost order, each one's output bound, and block boundaries over them."""
+def _block_plan(
+    item_user: sp.csr_matrix, deg: np.ndarray, top_k: int, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Notes (all, or ``rows``) in decreasing cost order, each one's output bound, and block
+    boundaries over them."""
     n_notes = item_user.shape[0]
     # Upper bound of each note's neighbour count, to size its output segment.
     co_items = np.asarray(item_user @ deg).ravel()
@@ -156,6 +160,8 @@ def _block_plan(item_user: sp.csr_matrix, deg: np.ndarray, top_k: int) -> tuple[
     cost = users_per_item.astype(np.float64) ** 2 * (co_items / np.maximum(users_per_item, 1))
     order = np.argsort(-cost, kind="stable")
     order = order[users_per_item[order] >= 2]  # a note needs two users to have a neighbour
+    if rows is not None:
+        order = order[np.isin(order, rows)]
     # Blocks of notes whose segments fit the entry budget.
     block_of = (np.cumsum(bound[order]) - 1) // _BLOCK_ENTRIES
     edges = np.concatenate([[0], np.flatnonzero(np.diff(block_of)) + 1, [order.size]]).astype(np.int64)
@@ -200,6 +206,35 @@ def swing(
     0.3333333432674408
     """
     p = SwingConfig.of(config, **options)
+    s = _swing_matrix(user_note, p, rows=None, n_threads=n_threads, show_progress=show_progress)
+    if symmetrize:
+        s = sp.csr_matrix(s.maximum(s.T))
+        s.sort_indices()
+    return s
+
+
+def swing_rows(
+    user_note: sp.spmatrix, notes: np.ndarray, config: SwingConfig | None = None, **options: Any
+) -> sp.csr_matrix:
+    """The rows of :func:`swing` for ``notes`` only, shape ``(len(notes), n_notes)``: each note's own
+    neighbour list, exactly as the full computation gives it, at the cost of those notes alone
+    (live updates recompute the notes that new events touch)."""
+    p = SwingConfig.of(config, **options)
+    notes = np.asarray(notes, dtype=np.int64)
+    if notes.ndim != 1 or (notes.size and (notes.min() < 0 or notes.max() >= user_note.shape[1])):
+        raise InvalidParameterError(f"notes must be a 1-d array of note indices in [0, {user_note.shape[1]})")
+    return sp.csr_matrix(_swing_matrix(user_note, p, rows=notes, n_threads=None, show_progress=False)[notes])
+
+
+def _swing_matrix(
+    user_note: sp.spmatrix,
+    p: SwingConfig,
+    *,
+    rows: np.ndarray | None,
+    n_threads: int | None,
+    show_progress: bool | None,
+) -> sp.csr_matrix:
+    """Swing's note x note matrix; with ``rows``, only those notes' rows are computed (the rest empty)."""
     alpha, top_k, min_cooccurrence = p.alpha, p.top_k, p.min_cooccurrence
     # alpha may be 0: a contributing pair shares i and j, so |I_u & I_v| >= 2 and no 0 denominator.
     x, item_user = _user_item_matrices(user_note, p)
@@ -216,8 +251,9 @@ def swing(
         numba.set_num_threads(check_int("n_threads", n_threads, minimum=1))
     n_workers = numba.get_num_threads()
 
-    order, bound, edges = _block_plan(item_user, deg, top_k)
-    rows, cols, vals = [], [], []
+    order, bound, edges = _block_plan(item_user, deg, top_k, rows)
+    out_rows: list[np.ndarray] = []
+    cols, vals = [], []
     item_ptr = item_user.indptr.astype(np.int64)
     item_users = item_user.indices.astype(np.int64)
     user_ptr = x.indptr.astype(np.int64)
@@ -248,21 +284,18 @@ def swing(
         )
         first = np.cumsum(out_len) - out_len
         take = np.repeat(offsets[:-1], out_len) + np.arange(int(out_len.sum())) - np.repeat(first, out_len)
-        rows.append(np.repeat(items, out_len))
+        out_rows.append(np.repeat(items, out_len))
         cols.append(out_idx[take])
         vals.append(out_val[take])
-    if rows:
+    if out_rows:
         s = sp.csr_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            (np.concatenate(vals), (np.concatenate(out_rows), np.concatenate(cols))),
             shape=(n_notes, n_notes),
             dtype=np.float32,
         )
     else:
         s = sp.csr_matrix((n_notes, n_notes), dtype=np.float32)
     s.sum_duplicates()
-    if symmetrize:
-        s = sp.csr_matrix(s.maximum(s.T))
-        s.sort_indices()
     return s
 
 

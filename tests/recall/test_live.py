@@ -117,3 +117,40 @@ def test_saved_live_engine_and_graphrec_refresh(engine, small_tables, tmp_path):
     refreshed = RecallEngine.load(bundle)
     np.testing.assert_array_equal(refreshed.recall(users, k=20).ids, live.recall(users, k=20).ids)
     assert main(["refresh", "--bundle", str(bundle)]) == 2
+
+
+@pytest.fixture(scope="module")
+def swing_engine(small_tables, tmp_path_factory):
+    interactions, notes = small_tables
+    path = tmp_path_factory.mktemp("live-swing") / "bundle"
+    write_encoder_bundle(path, build_graph(interactions, notes), interactions, swing_top_k=20)
+    return RecallEngine.load(path)
+
+
+def test_update_recomputes_the_swing_rows_of_touched_notes_exactly(swing_engine):
+    import scipy.sparse as sp
+
+    engine = swing_engine
+    from graphrec.weights import SwingConfig, swing_rows
+
+    assert engine.bundle.similar is not None
+    users, notes = engine.bundle.ids["user"], engine.bundle.ids["note"]
+    known, fresh_user = str(users.ids[4]), "someone-new"
+    picked = notes.ids[[3, 10, 40, 41]]
+    events = pd.concat([_events(known, picked[:2]), _events(fresh_user, picked[1:])], ignore_index=True)
+    live = engine.update(events)
+    counts = live.last_update
+    touched = np.unique(notes.index(picked))
+    assert counts["swing_rows_recomputed"] >= 1
+    # Reference: the whole binary history with the new pairs (the new user as an extra row).
+    hist = engine.history_csr.tolil(copy=True)
+    hist[users.index([known])[0], notes.index(picked[:2])] = 1.0
+    full = sp.vstack(
+        [hist.tocsr(), sp.csr_matrix((np.ones(3), ([0, 0, 0], notes.index(picked[1:]))), shape=(1, len(notes)))]
+    )
+    widest = int(np.diff(engine.bundle.similar.indptr).max())
+    want = swing_rows(full.tocsr(), touched, SwingConfig(top_k=widest))
+    got = live.bundle.similar[touched]
+    np.testing.assert_allclose(got.toarray(), want.toarray(), rtol=1e-6)
+    others = np.setdiff1d(np.arange(len(notes)), touched)
+    assert (live.bundle.similar[others] != engine.bundle.similar[others]).nnz == 0

@@ -168,3 +168,15 @@ def test_one_params_object_everywhere():
     for f in dataclasses.fields(SwingConfig):
         assert hasattr(args, f.name)
     assert args.top_k == 7 and args.max_users_per_item is None
+
+
+def test_swing_rows_are_the_full_computations_rows():
+    from graphrec.weights import swing_rows
+
+    x = sp.random(60, 40, density=0.15, random_state=3, format="csr")
+    full = swing(x, top_k=5, max_users_per_item=6, seed=2)
+    notes = np.array([7, 0, 33, 12])
+    rows = swing_rows(x, notes, top_k=5, max_users_per_item=6, seed=2)
+    assert rows.shape == (4, 40) and (rows != full[notes]).nnz == 0
+    with pytest.raises(InvalidParameterError, match="note indices"):
+        swing_rows(x, np.array([40]))
