@@ -23,6 +23,7 @@ import dataclasses
 import json
 import logging
 import sys
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,8 +44,9 @@ def _config(cls: type[T], args: argparse.Namespace) -> T:
 
 def _add_options(parser: argparse.ArgumentParser, params: type) -> None:
     """One ``--flag`` per field of the params dataclass, typed, with its default and ``help``."""
+    hints = typing.get_type_hints(params)
     for f in dataclasses.fields(params):
-        kind = float if "float" in str(f.type) else int
+        kind = float if float in (hints[f.name], *typing.get_args(hints[f.name])) else int
         text = f.metadata.get("help", "")
         parser.add_argument(
             "--" + f.name.replace("_", "-"), type=kind, default=f.default, help=f"{text} (default: {f.default})"

@@ -143,10 +143,9 @@ class ColdStart:
         self.expander_ = LookalikeExpander(self.features_)
         return self
 
-    def _fitted(self) -> ColdStart:
+    def _check_fitted(self) -> None:
         if not hasattr(self, "expander_"):
             raise NotFittedError("ColdStart is not fitted; call fit(...) or build it with ColdStart.from_bundle")
-        return self
 
     def with_params(self, *, boosts: Boosts | None = None, lookalike: LookalikeConfig | None = None) -> ColdStart:
         """A copy with other parameters, sharing this one's fitted features and indexes."""
@@ -188,15 +187,16 @@ class ColdStart:
 
     def candidate_features(self, side: SideInfo, embeddings: np.ndarray | None = None) -> list[Candidates]:
         """Candidates and their feature matrices for each note of ``side`` (see the module docstring)."""
-        fitted = self._fitted()
-        return fitted.seed_ranker_.candidate_features(side, self.encoder_(side) if embeddings is None else embeddings)
+        self._check_fitted()
+        return self.seed_ranker_.candidate_features(side, self.encoder_(side) if embeddings is None else embeddings)
 
     def seeds(
         self, side: SideInfo, budget: int, *, boosts: Boosts | None = None
     ) -> list[tuple[np.ndarray, np.ndarray, bool]]:
         """Round 1 per note: ``(user indices, scores, fallback)``, ``budget`` users each."""
         budget = check_int("budget", budget, minimum=1)
-        return self._fitted().seed_ranker_.rank(self.candidate_features(side), boosts or self.boosts, budget)
+        candidates = self.candidate_features(side)  # raises NotFittedError before fit
+        return self.seed_ranker_.rank(candidates, boosts or self.boosts, budget)
 
     def expand(self, *args: Any, **options: Any) -> tuple[np.ndarray, np.ndarray, bool]:
         """The next users for one note: :meth:`LookalikeExpander.expand` (``note_embedding,
@@ -205,7 +205,8 @@ class ColdStart:
         options.setdefault("config", self.lookalike)
         if options.get("boosts") is None:
             options["boosts"] = self.boosts
-        return self._fitted().expander_.expand(*args, **options)
+        self._check_fitted()
+        return self.expander_.expand(*args, **options)
 
     # ---- table API ----------------------------------------------------------------------------
 
@@ -219,7 +220,7 @@ class ColdStart:
         """
         from graphrec.graph.side_info import side_info_for_encoder
 
-        self._fitted()
+        self._check_fitted()
         return side_info_for_encoder(
             notes, self.encoder_, users=self.user_ids_, tags=self.tag_ids_, text_cache=text_cache
         )
@@ -234,7 +235,8 @@ class ColdStart:
         if "note_id" not in notes.columns:
             raise SchemaError("new notes: missing column 'note_id'")
         budget = check_int("budget", budget, minimum=1)
-        note_ids = self._fitted().note_ids_
+        self._check_fitted()
+        note_ids = self.note_ids_
         if note_ids is not None and len(notes):
             warm = notes["note_id"].to_numpy()[note_ids.index(notes["note_id"], missing="ignore") >= 0]
             if warm.size:

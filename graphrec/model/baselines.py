@@ -5,6 +5,8 @@ They follow the contract of :mod:`graphrec.model.base`; ``fit`` takes a user x n
 
 from __future__ import annotations
 
+import abc
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -51,9 +53,9 @@ class _NeighbourRecommender(Recommender):
     _fitted_attribute = "similarity_"
     binary: bool = True
 
+    @abc.abstractmethod
     def _similarity(self, train: sp.csr_matrix, show_progress: bool | None) -> sp.csr_matrix:
         """The note–note similarity learned from ``train``."""
-        raise NotImplementedError
 
     def fit(self, train: sp.spmatrix, *, show_progress: bool | None = None) -> _NeighbourRecommender:
         """Compute the note–note similarity of ``train`` (a user x note matrix)."""

@@ -83,19 +83,16 @@ def dpp_rerank(quality: np.ndarray, embeddings: np.ndarray, k: int, *, weight: f
     d2 = q**2 * np.einsum("ij,ij->i", v, v)  # diag(L)
     c = np.zeros((k, r.size))
     chosen: list[int] = []
-    gain = np.log(np.maximum(d2, 1e-300))
-    j = _argmax(np.where(d2 > _EPS, gain, -np.inf)) if (d2 > _EPS).any() else -1
-    while j >= 0 and len(chosen) < k:
+    for t in range(k):
+        if not (d2 > _EPS).any():  # the rest lies in the chosen notes' span (or has no embedding)
+            break
+        j = _argmax(np.where(d2 > _EPS, d2, -np.inf))  # the largest gain d_j^2
         chosen.append(j)
-        t = len(chosen) - 1
         row = q[j] * q * (v @ v[j])  # L[j, :]
         e = (row - c[:t, j] @ c[:t]) / np.sqrt(d2[j])
         c[t] = e
         d2 = d2 - e**2
         d2[chosen] = -np.inf
-        if len(chosen) == k or not (d2 > _EPS).any():
-            break
-        j = _argmax(np.where(d2 > _EPS, d2, -np.inf))
     return _fill(chosen, r, k)
 
 

@@ -36,9 +36,10 @@ row never depends on the rest of the batch.
 
 Diversity
 ---------
-``diversity="dpp"`` or ``"ssd"`` (:mod:`graphrec.recall.diversity`) re-ranks the merged pool: the
-best ``candidates_factor * k`` notes that the quotas did not already place. The slots left are
-filled by DPP greedy MAP or by SSD over the notes' embeddings, trading merged score for
+``diversity="dpp"`` or ``"ssd"`` (:mod:`graphrec.recall.diversity`) re-ranks the merged pool: about
+the best ``(candidates_factor + 1) * k`` notes by merged score that the quotas did not already
+place (the top ``(candidates_factor + 1) * k + quota slots``, less the quota notes). The slots
+left are filled by DPP greedy MAP or by SSD over the notes' embeddings, trading merged score for
 diversity with ``diversity_weight``. SSD uses a sliding window of ``diversity_window`` notes.
 The chosen notes are then returned in merged-score order, like any recall.
 
@@ -355,9 +356,10 @@ class RecallEngine:
         self, recent: tuple[np.ndarray, np.ndarray], n: int, seen: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Round-robin over ANN searches for each of the user's top interests (see "Channels")."""
-        with self._interests_lock:  # clustered once, on first use; the engine is shared by threads
-            if self._interests is None:
-                self._interests = NoteInterests(self.bundle.embeddings["note"], self.config.n_interests)
+        if self._interests is None:
+            with self._interests_lock:  # clustered once, on first use; the engine is shared by threads
+                if self._interests is None:
+                    self._interests = NoteInterests(self.bundle.embeddings["note"], self.config.n_interests)
         queries = user_interests(self._interests, recent[0], recent[1], self.config.interests_per_user)
         if not queries:
             return np.empty(0, dtype=np.int64), np.empty(0)
@@ -428,21 +430,25 @@ class RecallEngine:
                     chosen.append(i)
                     taken.add(i)
                     quota -= 1
-        rest = [i for i in ranked[: k + len(chosen) + self.config.candidates_factor * k].tolist() if i not in taken]
-        chosen.extend(self._diversified(rest, notes, total, k - len(chosen)) if len(chosen) < k else [])
+        if len(chosen) < k:
+            chosen.extend(self._fill(ranked, taken, notes, total, k))
         out = np.array(chosen[:k], dtype=np.int64)
         pos = np.searchsorted(notes, out)
         out_scores = total[pos]
         final = np.lexsort((out, -out_scores))
         return out[final], out_scores[final], np.array(names, dtype=object)[best[pos[final]]]
 
-    def _diversified(self, ranked: list[int], notes: np.ndarray, total: np.ndarray, n: int) -> list[int]:
-        """The ``n`` notes to add from ``ranked`` (best first): the top ``n``, or with diversity on,
-        DPP's or SSD's choice from the top ``candidates_factor * k`` (see "Diversity")."""
+    def _fill(self, ranked: np.ndarray, taken: set[int], notes: np.ndarray, total: np.ndarray, k: int) -> list[int]:
+        """The notes that fill the slots the quotas left, from ``ranked`` (best first) minus ``taken``:
+        the best ones, or with diversity on, DPP's or SSD's choice from the pool (see "Diversity")."""
         cfg = self.config
-        if cfg.diversity == "none" or cfg.diversity_weight == 0 or len(ranked) <= n:
-            return ranked[:n]
-        pool = np.array(ranked, dtype=np.int64)
+        n = k - len(taken)
+        diverse = cfg.diversity != "none" and cfg.diversity_weight > 0
+        head = ranked[: k + len(taken) + (cfg.candidates_factor * k if diverse else 0)].tolist()
+        rest = [i for i in head if i not in taken]
+        if not diverse or len(rest) <= n:
+            return rest[:n]
+        pool = np.array(rest, dtype=np.int64)
         quality = total[np.searchsorted(notes, pool)]
         emb = self.bundle.embeddings["note"][pool]
         if cfg.diversity == "dpp":
@@ -517,7 +523,6 @@ class RecallEngine:
             fetch = 2 * n_cand + ((self._max_seen + extra) if exclude_seen else 0)
             noisy = np.stack([self._explore_query(queries[r], users[r]) for r in with_vector])
             explore_idx, _ = self.bundle.indexes["note"].search(noisy, min(fetch, len(self._notes)))
-            row_of = {r: j for j, r in enumerate(with_vector)}
         for r in range(users.size):
             u = int(idx[r])
             seen = np.empty(0, dtype=np.int64)

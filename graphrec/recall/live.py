@@ -112,26 +112,26 @@ def update(engine: RecallEngine, interactions: pd.DataFrame) -> tuple[RecallEngi
 def _refresh_swing(
     similar: sp.csr_matrix, history: sp.csr_matrix, delta: dict[str, np.ndarray], users: IdMap, notes: np.ndarray
 ) -> sp.csr_matrix:
-    """``similar`` with the rows of ``notes`` recomputed over history + deltas (module docstring)."""
+    """``similar`` with the rows of ``notes`` recomputed over history + deltas (module docstring);
+    ``delta`` is not empty (it holds the new pairs)."""
     from graphrec.weights.swing import SwingConfig, swing_rows
 
     keys = list(delta)
-    rows = users.index(np.array(keys, dtype=object), missing="ignore") if keys else np.empty(0, np.int64)
+    rows = users.index(np.array(keys, dtype=object), missing="ignore")
     n_new = int((rows < 0).sum())
-    new_row = np.cumsum(rows < 0) - 1 + history.shape[0]
-    user_of = np.where(rows >= 0, rows, new_row)
+    user_of = np.where(rows >= 0, rows, np.cumsum(rows < 0) - 1 + history.shape[0])  # new users: extra rows
     lengths = np.array([delta[k].size for k in keys], dtype=np.int64)
     extra = sp.csr_matrix(
         (
             np.ones(int(lengths.sum()), dtype=np.float32),
-            (np.repeat(user_of, lengths), np.concatenate([delta[k] for k in keys]) if keys else np.empty(0, np.int64)),
+            (np.repeat(user_of, lengths), np.concatenate(list(delta.values()))),
         ),
         shape=(history.shape[0] + n_new, history.shape[1]),
     )
     base = sp.vstack([history, sp.csr_matrix((n_new, history.shape[1]), dtype=history.dtype)]).tocsr()
     combined = base + extra
     widest = int(np.diff(similar.indptr).max(initial=1))
-    fresh = swing_rows(combined, notes, SwingConfig(top_k=max(widest, 1)))
+    fresh = swing_rows(combined, notes, SwingConfig(top_k=widest))
     keep = np.ones(similar.shape[0], dtype=np.float32)
     keep[notes] = 0.0
     placed = sp.csr_matrix(
