@@ -367,32 +367,17 @@ def _evaluate(cfg: ChainConfig, work: Path, *, show_progress: bool | None) -> di
         )
         engine = RecallEngine.load(work / "bundle")
         results["recall engine (all channels)"] = evaluate_scorer(
-            _engine_scorer(engine, users, len(notes), cfg.k), train, test, ks=ks, show_progress=show_progress, **beyond
+            engine.scorer(users.ids, cfg.k), train, test, ks=ks, show_progress=show_progress, **beyond
         )
         levers = RecallEngine(engine.bundle, from_mapping(ChannelConfig, cfg.levers, source="levers"))
         results["recall engine + levers"] = evaluate_scorer(
-            _engine_scorer(levers, users, len(notes), cfg.k), train, test, ks=ks, show_progress=show_progress, **beyond
+            levers.scorer(users.ids, cfg.k), train, test, ks=ks, show_progress=show_progress, **beyond
         )
         report = {"metrics": results, "test_pairs_dropped": dropped, "k": cfg.k}
         (tmp / "metrics.json").write_text(json.dumps(report, indent=2, sort_keys=True))
         return report
 
     return _run_step(cfg, work, "evaluate", body)
-
-
-def _engine_scorer(engine: Any, user_map: Any, n_notes: int, k: int) -> Callable[[np.ndarray], np.ndarray]:
-    """Adapt the engine's top-k recall to the harness's scorer interface (rank as score)."""
-    note_map = engine.bundle.ids["note"]
-
-    def score(users: np.ndarray) -> np.ndarray:
-        res = engine.recall(list(user_map.ids[users]), k=k)
-        out = np.full((len(users), n_notes), -np.inf, dtype=np.float32)
-        for r in range(len(users)):
-            valid = np.isfinite(res.scores[r])
-            out[r, note_map.index(res.ids[r][valid])] = np.arange(int(valid.sum()), 0, -1)
-        return out
-
-    return score
 
 
 def run(config: ChainConfig, *, show_progress: bool | None = None) -> dict[str, Any]:

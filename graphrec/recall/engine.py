@@ -69,7 +69,7 @@ from __future__ import annotations
 import os
 import threading
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,7 +85,7 @@ from graphrec.io.ids import MAX_ID_LENGTH, as_text
 from graphrec.recall.diversity import dpp_rerank, ssd_rerank
 from graphrec.recall.interests import NoteInterests, round_robin, user_interests
 
-__all__ = ["CHANNELS", "ChannelConfig", "RecallEngine", "RecallResult"]
+__all__ = ["CHANNELS", "ChannelConfig", "RecallEngine", "RecallResult", "fold_in"]
 
 CHANNELS = ("embedding", "swing", "tag", "popular", "interest", "explore")
 DIVERSITY = ("none", "dpp", "ssd")
@@ -201,6 +201,31 @@ def _as_id_list(values: Any, what: str) -> np.ndarray:
     return as_text(items)
 
 
+def fold_in(history: sp.spmatrix, note_embeddings: np.ndarray, config: ChannelConfig | None = None) -> np.ndarray:
+    """User vectors folded in from their histories by the request-time rule (module docstring).
+
+    Each user's ``config.recent_history`` most recent notes (larger ``history`` value = more
+    recent; ties by note index) are weighted ``recency_decay ** rank`` and averaged over
+    ``note_embeddings``. Users without history get a zero row. This is how a model that learns
+    only note embeddings (PinSAGE, item2vec) gets the user table a bundle needs, and it equals
+    the query an unknown user with the same notes as request-time history gets.
+    """
+    cfg = config or ChannelConfig()
+    h = sp.csr_matrix(history)
+    emb = np.asarray(note_embeddings, dtype=np.float32)
+    if emb.ndim != 2 or emb.shape[0] != h.shape[1]:
+        raise InvalidParameterError(f"note_embeddings have shape {emb.shape}; expected ({h.shape[1]}, dim)")
+    rows = np.repeat(np.arange(h.shape[0]), np.diff(h.indptr))
+    order = np.lexsort((h.indices, -h.data, rows))
+    rank = np.arange(h.nnz) - h.indptr[rows[order]]
+    keep = order[rank < cfg.recent_history]
+    weights = cfg.recency_decay ** rank[rank < cfg.recent_history]
+    w = sp.csr_matrix((weights, (rows[keep], h.indices[keep])), shape=h.shape)
+    total = np.asarray(w.sum(axis=1)).ravel()
+    out = np.asarray(w @ emb.astype(np.float64)) / np.maximum(total, 1e-300)[:, None]
+    return out.astype(np.float32)
+
+
 class RecallEngine:
     """Recall over a loaded :class:`graphrec.index.Bundle`.
 
@@ -294,6 +319,23 @@ class RecallEngine:
         engine, counts = update(self, interactions)
         engine.last_update = counts
         return engine
+
+    def scorer(self, user_ids: Any, k: int) -> Callable[[np.ndarray], np.ndarray]:
+        """This engine's top-``k`` recall as a :mod:`graphrec.evaluate` scorer: row ``r`` of a batch
+        ``users`` scores the notes recalled for ``user_ids[users[r]]`` by rank (``k`` for the first,
+        ``-inf`` for notes not recalled), over this bundle's note indices."""
+        ids = np.asarray(user_ids)
+        n_notes = len(self._notes)
+
+        def score(users: np.ndarray) -> np.ndarray:
+            res = self.recall(list(ids[users]), k=k)
+            out = np.full((len(users), n_notes), -np.inf, dtype=np.float32)
+            for r in range(len(users)):
+                valid = np.isfinite(res.scores[r])
+                out[r, self._notes.index(res.ids[r][valid])] = np.arange(int(valid.sum()), 0, -1)
+            return out
+
+        return score
 
     def known_users(self) -> np.ndarray:
         """External ids of the users in the bundle."""

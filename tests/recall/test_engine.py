@@ -10,7 +10,7 @@ import pytest
 from graphrec.exceptions import ArtifactError, InvalidParameterError
 from graphrec.graph import ENGAGES, build_graph
 from graphrec.index import load_bundle, write_bundle
-from graphrec.recall import ChannelConfig, RecallEngine
+from graphrec.recall import ChannelConfig, RecallEngine, fold_in
 
 
 @pytest.fixture(scope="module")
@@ -307,3 +307,15 @@ def test_popularity_penalty_moves_the_embedding_channel_to_less_popular_notes(en
     assert mean_log_pop(0.3)[0] < base and mean_log_pop(1.0)[0] < mean_log_pop(0.3)[0]
     with pytest.raises(InvalidParameterError, match="popularity_penalty"):
         ChannelConfig(popularity_penalty=-0.1)
+
+
+def test_fold_in_equals_an_unknown_users_query(engine):
+    """A user's folded-in vector is the query an unknown user with the same notes gets."""
+    cfg = engine.config
+    hist = engine.history_csr
+    u = int(np.argmax(np.diff(hist.indptr)))
+    row = hist.getrow(u)
+    oldest_first = row.indices[np.lexsort((-row.indices, row.data))]  # reverse of most-recent-first
+    want = engine._query_vector(-1, oldest_first)
+    got = fold_in(hist, engine.bundle.embeddings["note"], cfg)[u]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
