@@ -59,7 +59,7 @@ def test_crash_leaves_earlier_steps_and_resumes(files, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("killed mid-write")
 
-    monkeypatch.setattr("graphrec.index.write_bundle", boom)
+    monkeypatch.setattr("graphrec.jobs.bundle.write_bundle", boom)
     with pytest.raises(RuntimeError, match="killed"):
         chain.run(cfg, show_progress=False)
     assert (tmp_path / "w" / "train" / "_step.json").is_file()

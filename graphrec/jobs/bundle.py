@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from graphrec.graph import AUTHORED, ENGAGES, HAS_TAG, HeteroGraph, recency_matrix
+from graphrec.graph import AUTHORED, ENGAGES, HAS_TAG, SIMILAR, HeteroGraph, recency_matrix
 from graphrec.index import NoteEncoder, write_bundle
-from graphrec.model import PureSVD, tag_embeddings
+from graphrec.model import PureSVD
+from graphrec.model import tag_embeddings as mean_tag_embeddings
 from graphrec.recall import ChannelConfig, fold_in
 from graphrec.weights import swing
 
@@ -34,6 +35,7 @@ def bundle_from_embeddings(
     *,
     note_embeddings: Any,
     user_embeddings: Any = None,
+    tag_embeddings: Any = None,
     interactions: pd.DataFrame | None = None,
     swing_top_k: int | None = None,
     encoder: NoteEncoder | None = None,
@@ -50,11 +52,15 @@ def bundle_from_embeddings(
     user_embeddings : array (n_users, dim), optional
         Default: folded in from each user's history (:func:`graphrec.recall.fold_in`, the
         request-time rule), for models that learn note embeddings only (PinSAGE, item2vec).
+    tag_embeddings : array (n_tags, dim), optional
+        Default (when the graph has tags): each tag's mean note embedding.
     interactions : DataFrame, optional
         The training log; gives the history its recency. Default: the graph's engagements, all
         equally recent.
     swing_top_k : int, optional
-        Also compute Swing neighbours (the Swing channel) with this many per note.
+        Compute Swing neighbours (the Swing channel) with this many per note. Default: the
+        graph's ``note–similar–note`` relation when it has one (e.g. from
+        :func:`graphrec.weights.with_swing`), else no Swing channel.
     encoder : NoteEncoder, optional
         A side-info encoder for new notes (cold start, ``add_notes``).
     config : dict, optional
@@ -71,14 +77,20 @@ def bundle_from_embeddings(
     users = fold_in(history, notes, ChannelConfig()) if user_embeddings is None else user_embeddings
     embeddings = {"user": users, "note": notes}
     note_tags = graph.relation(HAS_TAG) if graph.has_relation(HAS_TAG) else None
-    if note_tags is not None:
-        embeddings["tag"] = tag_embeddings(note_tags, notes)
+    if tag_embeddings is not None:
+        embeddings["tag"] = tag_embeddings
+    elif note_tags is not None:
+        embeddings["tag"] = mean_tag_embeddings(note_tags, notes)
+    if swing_top_k:
+        similar = swing(engages, top_k=swing_top_k)
+    else:
+        similar = graph.relation(SIMILAR) if graph.has_relation(SIMILAR) else None
     return write_bundle(
         out,
         ids=ids,
         embeddings=embeddings,
         history=history,
-        similar=swing(engages, top_k=swing_top_k) if swing_top_k else None,
+        similar=similar,
         note_tags=note_tags,
         authored=graph.relation(AUTHORED) if graph.has_relation(AUTHORED) else None,
         encoder=encoder,

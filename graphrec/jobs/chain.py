@@ -309,29 +309,27 @@ def _train(cfg: ChainConfig, work: Path, *, show_progress: bool | None) -> dict[
 
 
 def _bundle(cfg: ChainConfig, work: Path) -> dict[str, Any]:
-    from graphrec.graph import AUTHORED, HAS_TAG, SIMILAR, HeteroGraph, recency_matrix
-    from graphrec.index import write_bundle
+    from graphrec.graph import HeteroGraph
     from graphrec.index.encoder import NoteEncoder
+    from graphrec.jobs.bundle import bundle_from_embeddings
 
     def body(tmp: Path) -> dict[str, Any]:
-        graph = HeteroGraph.load(work / "weights" / "graph")
+        graph = HeteroGraph.load(work / "weights" / "graph")  # with the Swing relation of the weights step
         train, _, _, _ = _tables(work)
         with np.load(work / "train" / "embeddings.npz", allow_pickle=False) as z:
             embeddings = {k: z[k] for k in z.files}
         encoder_path = work / "train" / "encoder.npz"
-        ids = {t: graph.id_map(t) for t in graph.node_types}
-        write_bundle(
+        bundle_from_embeddings(
+            graph,
             tmp,
-            ids=ids,
-            embeddings=embeddings,
-            history=recency_matrix(train, ids["user"], ids["note"]),
-            similar=graph.relation(SIMILAR),
-            note_tags=graph.relation(HAS_TAG) if graph.has_relation(HAS_TAG) else None,
-            authored=graph.relation(AUTHORED) if graph.has_relation(AUTHORED) else None,
+            note_embeddings=embeddings["note"],
+            user_embeddings=embeddings["user"],
+            tag_embeddings=embeddings.get("tag"),
+            interactions=train,
             encoder=NoteEncoder.load(encoder_path) if encoder_path.exists() else None,
             config={"embeddings": "gnn", "chain": asdict(cfg)},
         )
-        return {"users": len(ids["user"]), "notes": len(ids["note"])}
+        return {"users": graph.num_nodes("user"), "notes": graph.num_nodes("note")}
 
     return _run_step(cfg, work, "bundle", body)
 
