@@ -51,15 +51,32 @@ rate drops (``lr_decay``, at most ``lr_decays`` times) before training stops; th
 ``refit`` trains again on all engagements for the best epoch count. ``checkpoint_dir`` holds the
 state after every epoch (``.npz`` + JSON, atomic, no pickle) and ``fit`` resumes from it exactly.
 
+**Data-parallel** (:mod:`.collective`): inside a ``torch.distributed`` process group each rank
+computes one shard of every step (its own negatives and neighbour samples), the row-sparse table
+gradients are all-gathered and summed identically on every rank, and the encoder's dense
+gradients all-reduced, so the ranks' tables stay equal; ``LocalShards(W)`` computes the same W
+shards in one process (the reference). Launchers: :mod:`graphrec.jobs.train`.
+
 Runs are seeded; ``fit`` returns ``self``; embeddings come out as numpy arrays
 (``user_embeddings_``, ``note_embeddings_``, ``tag_embeddings_``) and
 :meth:`GNNRecommender.embed_new_notes` embeds side-info of unseen notes.
 """
 
+from graphrec.model.gnn.collective import Collective, LocalShards, ProcessGroup
 from graphrec.model.gnn.config import GNNConfig
 from graphrec.model.gnn.estimator import GNNRecommender
 from graphrec.model.gnn.propagation import propagation_matrix
 from graphrec.model.gnn.sampling import split_validation
 from graphrec.model.gnn.trainer import ColdValidation, TrainingLog
 
-__all__ = ["ColdValidation", "GNNConfig", "GNNRecommender", "TrainingLog", "propagation_matrix", "split_validation"]
+__all__ = [
+    "ColdValidation",
+    "Collective",
+    "GNNConfig",
+    "GNNRecommender",
+    "LocalShards",
+    "ProcessGroup",
+    "TrainingLog",
+    "propagation_matrix",
+    "split_validation",
+]

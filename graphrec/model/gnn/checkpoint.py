@@ -1,7 +1,7 @@
 """Training checkpoints: ``.npz`` arrays plus JSON metadata, written atomically, never pickled.
 
 A directory holds ``latest.npz`` / ``latest.json`` (the state after the last finished epoch:
-embedding table, optimiser moments, encoder weights, training log) and ``best.npz`` (the weights
+embedding table, optimiser moments, encoder weights, training log, number of data-parallel shards) and ``best.npz`` (the weights
 of the best evaluation so far). Training resumes from ``latest`` only when the configuration is the
 same (``epochs`` may differ, to extend a run); anything else is an :class:`ArtifactError` naming
 the file, and the files are left as they were.
@@ -46,14 +46,15 @@ def load_arrays(path: Path, expected: dict[str, torch.Tensor], device: torch.dev
     return state
 
 
-def write_meta(directory: Path, config: GNNConfig, log: dict[str, Any]) -> None:
-    meta = {"format": FORMAT, "version": VERSION, "config": asdict(config), "log": log}
+def write_meta(directory: Path, config: GNNConfig, log: dict[str, Any], *, shards: int = 1) -> None:
+    meta = {"format": FORMAT, "version": VERSION, "config": asdict(config), "shards": shards, "log": log}
     with atomic_file(directory / "latest.json") as tmp:
         tmp.write_text(json.dumps(meta, indent=2))
 
 
-def read_meta(directory: Path, config: GNNConfig) -> dict[str, Any] | None:
-    """The saved training log, or None when there is no checkpoint; refuses another configuration."""
+def read_meta(directory: Path, config: GNNConfig, *, shards: int = 1) -> dict[str, Any] | None:
+    """The saved training log, or None when there is no checkpoint; refuses another configuration
+    or another number of shards (data-parallel workers), since either would change what is drawn."""
     path = directory / "latest.json"
     if not path.exists() or not (directory / "latest.npz").exists():
         return None
@@ -69,6 +70,11 @@ def read_meta(directory: Path, config: GNNConfig) -> dict[str, Any] | None:
     saved = meta.get("config")
     if not isinstance(saved, dict) or {k: v for k, v in saved.items() if k != "epochs"} != same:
         raise ArtifactError(f"{path}: checkpoint was written with another configuration; delete it to start over")
+    if meta.get("shards", 1) != shards:
+        raise ArtifactError(
+            f"{path}: checkpoint was written by a run with {meta.get('shards')} data-parallel worker(s), this one has "
+            f"{shards}; resume with the same number or delete it to start over"
+        )
     log = meta.get("log")
     if not isinstance(log, dict):
         raise ArtifactError(f"{path}: checkpoint metadata has no training log")

@@ -16,6 +16,8 @@ from graphrec.graph import ENGAGES, HeteroGraph
 from graphrec.graph.side_info import SideInfo
 from graphrec.index.encoder import NoteEncoder
 from graphrec.model.base import EmbeddingRecommender
+from graphrec.model.gnn.collective import Collective
+from graphrec.model.gnn.collective import current as current_collective
 from graphrec.model.gnn.config import GNNConfig
 from graphrec.model.gnn.sampling import split_validation
 from graphrec.model.gnn.trainer import ColdValidation, Trainer, TrainingLog
@@ -68,6 +70,7 @@ class GNNRecommender(EmbeddingRecommender):
         *,
         validation: sp.csr_matrix | None = None,
         cold_validation: ColdValidation | None = None,
+        collective: Collective | None = None,
     ) -> GNNRecommender:
         """Train on ``graph`` (and ``side_info`` of its notes); returns ``self``.
 
@@ -83,6 +86,12 @@ class GNNRecommender(EmbeddingRecommender):
         similar relation) add no edges, so their embedding is their layer-0 vector (ID, plus
         side-info for notes). A graph without any engagement raises
         :class:`~graphrec.exceptions.InvalidParameterError`, as do negative or non-finite weights.
+
+        Data-parallel: called in every rank of a ``torch.distributed`` process group of 2+ ranks
+        (``torchrun``, Spark's ``TorchDistributor``; see :mod:`graphrec.jobs.train`), each rank
+        computes one shard of every step and the ranks combine gradients
+        (:mod:`graphrec.model.gnn.collective`). ``collective`` overrides that choice, e.g.
+        ``LocalShards(2)`` computes the same two shards in this process.
         """
         cfg = self.config
         device = _resolve_device(cfg.device)
@@ -101,14 +110,15 @@ class GNNRecommender(EmbeddingRecommender):
         side = side_info if side_info is not None and not side_info.empty else None
         cold = _check_cold(cold_validation, side, engages.shape[0])
         log = TrainingLog()
-        trainer = Trainer(cfg, graph, engages, side, device, show_progress=self.show_progress)
+        comm = collective if collective is not None else current_collective()
+        trainer = Trainer(cfg, graph, engages, side, device, show_progress=self.show_progress, collective=comm)
         trainer.run(cfg.epochs, log, validation=validation, cold=cold, checkpoint_dir=self.checkpoint_dir)
         if cfg.refit and carved and log.best_epoch:
             # The held-out engagements go back in; the best epoch count found with them out is reused.
             _log.info("refit on all engagements for %d epochs", log.best_epoch)
             again = TrainingLog()
             refit_dir = self.checkpoint_dir / "refit" if self.checkpoint_dir is not None else None
-            trainer = Trainer(cfg, graph, everything, side, device, show_progress=self.show_progress)
+            trainer = Trainer(cfg, graph, everything, side, device, show_progress=self.show_progress, collective=comm)
             drops = [d for d in log.lr_drops if d < log.best_epoch]
             trainer.run(log.best_epoch, again, checkpoint_dir=refit_dir, lr_drops=drops)
             log.refit_epochs, log.refit_seconds = again.epochs_run, again.train_seconds

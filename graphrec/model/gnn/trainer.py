@@ -37,6 +37,7 @@ from graphrec.evaluate.ranking import evaluate_scorer
 from graphrec.graph import HeteroGraph
 from graphrec.graph.side_info import SideInfo
 from graphrec.model.gnn import checkpoint as ck
+from graphrec.model.gnn.collective import Collective
 from graphrec.model.gnn.config import GNNConfig
 from graphrec.model.gnn.losses import bpr, candidate_bias, ccl, sampled_softmax
 from graphrec.model.gnn.modules import NoteSide, SideInfoEncoder
@@ -147,9 +148,12 @@ class Trainer:
         device: torch.device,
         *,
         show_progress: bool | None = None,
+        collective: Collective | None = None,
     ) -> None:
         cfg = self.config = config
         self.device = device
+        #: How a step's shards are computed and combined (:mod:`.collective`); one shard by default.
+        self.collective = collective or Collective()
         self.show_progress = show_progress
         torch.manual_seed(cfg.seed)
         adj, offsets = propagation_matrix(graph, engages, tag_weight=cfg.tag_weight, similar_weight=cfg.similar_weight)
@@ -206,7 +210,51 @@ class Trainer:
     # ---- one step -------------------------------------------------------------------------
 
     def step(self, row_user: np.ndarray, row_ptr: np.ndarray, items: np.ndarray, rng: np.random.Generator) -> float:
-        """One optimiser step on the rows ``row_user`` holding ``items`` (see the module docstring)."""
+        """One optimiser step on the rows ``row_user`` holding ``items`` (see the module docstring);
+        with several shards, each computed here or on its own rank (:mod:`.collective`)."""
+        comm = self.collective
+        if comm.shards == 1:
+            if self.encoder_optim is not None:
+                self.encoder_optim.zero_grad()
+            loss, rows, x_all = self._shard_loss(row_user, row_ptr, items, rng)
+            loss.backward()
+            assert x_all.grad is not None
+            self.optim.step(rows, x_all.grad)
+            if self.encoder_optim is not None:
+                self.encoder_optim.step()
+            return float(loss.detach())
+        step_seed = int(rng.integers(2**62))
+        bounds = np.linspace(0, row_user.size, comm.shards + 1).astype(np.int64)
+        if self.encoder_optim is not None:
+            self.encoder_optim.zero_grad()
+        rows_parts, grad_parts, total = [], [], 0.0
+        for s in comm.local_shards():
+            lo, hi = int(bounds[s]), int(bounds[s + 1])
+            if hi == lo:
+                continue
+            ptr = row_ptr[lo : hi + 1]
+            share = (ptr[-1] - ptr[0]) / max(1, items.size)
+            shard_rng = np.random.default_rng([step_seed, s])
+            loss, rows, x_all = self._shard_loss(row_user[lo:hi], ptr - ptr[0], items[ptr[0] : ptr[-1]], shard_rng)
+            (loss * share).backward()
+            assert x_all.grad is not None
+            rows_parts.append(rows)
+            grad_parts.append(x_all.grad)
+            total += share * float(loss.detach())
+        rows, grads, total = comm.combine_rows(rows_parts, grad_parts, total, self.config.dim)
+        if self.encoder_optim is not None:
+            comm.sum_grads(self.encoder_optim.params)
+        union, where = torch.unique(rows, return_inverse=True)
+        summed = torch.zeros(union.numel(), self.config.dim, device=grads.device).index_add_(0, where, grads)
+        self.optim.step(union, summed)
+        if self.encoder_optim is not None:
+            self.encoder_optim.step()
+        return total
+
+    def _shard_loss(
+        self, row_user: np.ndarray, row_ptr: np.ndarray, items: np.ndarray, rng: np.random.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The loss of one shard of a step, the table rows it gathered and their live vectors."""
         cfg, dev, o = self.config, self.device, self.offsets
         sizes = np.diff(row_ptr)
         pos_row_np = np.repeat(np.arange(row_user.size), sizes)
@@ -296,15 +344,7 @@ class Trainer:
             np.add.at(count, where[n_users + n_cand : t], 1.0)
             reg = (x.pow(2).sum(1) * torch.from_numpy(count).to(dev)).sum()
             loss = loss + cfg.l2 * reg / items.size
-
-        if self.encoder_optim is not None:
-            self.encoder_optim.zero_grad()
-        loss.backward()
-        assert x_all.grad is not None
-        self.optim.step(rows, x_all.grad)
-        if self.encoder_optim is not None:
-            self.encoder_optim.step()
-        return float(loss.detach())
+        return loss, rows, x_all
 
     def _ccl(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
         return ccl(
@@ -383,7 +423,7 @@ class Trainer:
                 if stopper.update(entry[self._metric(cold_side)]):
                     log.best_valid_recall, log.best_epoch = stopper.best, epoch + 1
                     best = self._weights()
-                    if checkpoint_dir is not None:
+                    if checkpoint_dir is not None and self.collective.is_writer:
                         ck.save_arrays(checkpoint_dir / "best.npz", best)
             entry["seconds"] = time.perf_counter() - t0
             log.train_seconds = entry["seconds"]
@@ -396,7 +436,9 @@ class Trainer:
             log.stopped_early = stopper.stop
             log.out_of_time = cfg.time_budget is not None and lr_drops is None and entry["seconds"] >= cfg.time_budget
             if checkpoint_dir is not None:
-                self._checkpoint(log, checkpoint_dir)
+                if self.collective.is_writer:
+                    self._checkpoint(log, checkpoint_dir)
+                self.collective.barrier()  # no rank runs ahead of the last written epoch
             if log.stopped_early or log.out_of_time:
                 break
         if best is not None:
@@ -457,10 +499,10 @@ class Trainer:
 
     def _checkpoint(self, log: TrainingLog, directory: Path) -> None:
         ck.save_arrays(directory / "latest.npz", self._full_state())
-        ck.write_meta(directory, self.config, log.__dict__)
+        ck.write_meta(directory, self.config, log.__dict__, shards=self.collective.shards)
 
     def _resume(self, log: TrainingLog, directory: Path) -> int:
-        saved = ck.read_meta(directory, self.config)
+        saved = ck.read_meta(directory, self.config, shards=self.collective.shards)
         if saved is None:
             return 0
         state = ck.load_arrays(directory / "latest.npz", self._full_state(), self.device)
