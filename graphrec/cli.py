@@ -146,6 +146,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from graphrec.jobs.config import load_config
+    from graphrec.jobs.train import TrainJobConfig, run
+
+    config = load_config(TrainJobConfig, args.config)
+    overrides = {k: v for k, v in (("workers", args.workers), ("engine", args.engine)) if v is not None}
+    if overrides:
+        config = dataclasses.replace(config, **overrides)
+    report = run(config)
+    print(
+        f"trained on {report['workers']} worker(s) ({report['engine']}, {report['threads_per_worker']} thread(s) each): "
+        f"{report['epochs_run']} epochs (best {report['best_epoch']}, valid recall@20 {report['best_valid_recall']:.4f}) "
+        f"in {report['seconds']:.1f}s -> {config.out}"
+    )
+    return 0
+
+
 def _cmd_build_graph(args: argparse.Namespace) -> int:
     from graphrec.jobs.build_graph import BuildGraphConfig, run
 
@@ -333,6 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the batch chain (ingest, graph, weights, train, bundle, evaluate)")
     p.add_argument("config", help="YAML/TOML config (see graphrec/jobs/chain.py and pipelines/configs/)")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("train", help="train the GNN on a saved graph, in one process or data-parallel on N workers")
+    p.add_argument("config", help="YAML/TOML config (graph, out, gnn, workers, engine; see graphrec/jobs/train.py)")
+    p.add_argument("--workers", type=int, default=None, help="data-parallel worker processes (overrides the config)")
+    p.add_argument("--engine", choices=("torchrun", "spark"), default=None, help="launcher for workers > 1")
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("build-graph", help="validate logs and side-info and save the graph")
     p.add_argument("--interactions", required=True, help="interaction log (.parquet, .csv, .jsonl)")

@@ -53,6 +53,17 @@ def test_chain_runs_skips_and_reruns(files, tmp_path):
     assert [s for s, r in changed.items() if not r["skipped"]] == ["train", "bundle", "evaluate"]
 
 
+def test_chain_trains_data_parallel_when_asked(files, tmp_path):
+    """``train_workers`` in the pipeline config runs the train step on torchrun workers."""
+    cfg = _config(files, tmp_path / "w", train_workers=2, steps=("ingest", "graph", "weights", "train"))
+    report = chain.run(cfg, show_progress=False)["train"]
+    assert report["workers"] == 2 and report["epochs_run"] == 3
+    meta = json.loads((tmp_path / "w" / "train" / "training.json").read_text())
+    assert meta["report"]["engine"] == "torchrun"
+    with pytest.raises(InvalidParameterError, match="train_workers"):
+        _config(files, tmp_path / "w", train_workers=0)
+
+
 def test_crash_leaves_earlier_steps_and_resumes(files, tmp_path, monkeypatch):
     cfg = _config(files, tmp_path / "w")
 

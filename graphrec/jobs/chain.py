@@ -24,7 +24,8 @@ Steps and outputs::
     ingest/    train.parquet, test.parquet (temporal split), notes.parquet, users.parquet
     graph/     the training graph (a HeteroGraph directory)
     weights/   graph + Swing ("note", "similar", "note"); debias_report.json (DoWhy)
-    train/     embeddings.npz (user, note, tag), encoder.npz, training.json
+    train/     embeddings.npz (user, note, tag), encoder.npz, training.json (graphrec.jobs.train's
+               outputs; ``train_workers`` > 1 trains data-parallel with ``train_engine``)
     bundle/    the serving bundle (RecallEngine.load / ColdStart.from_bundle open it)
                (each directory also holds its _step.json)
     evaluate/  metrics.json: GNN, recall engine (plain and with the `levers`), popularity, ItemCF, Swing
@@ -78,6 +79,9 @@ class ChainConfig:
     gnn_edge_weights: str = "raw"
     use_text: bool = True
     gnn: dict[str, Any] = field(default_factory=dict)
+    #: Data-parallel training (:mod:`graphrec.jobs.train`): worker processes and their launcher.
+    train_workers: int = 1
+    train_engine: str = "torchrun"
     itemcf_alpha: float = 0.2
     #: The decentralised-distribution levers (``ChannelConfig`` fields) of the evaluated operating
     #: point, shown next to the plain models (benchmarks/README.md, decentralised.py).
@@ -89,6 +93,8 @@ class ChainConfig:
         check_int("k", self.k, minimum=1)
         check_int("swing_top_k", self.swing_top_k, minimum=1)
         check_choice("gnn_edge_weights", self.gnn_edge_weights, ("raw", "debiased"))
+        check_int("train_workers", self.train_workers, minimum=1)
+        check_choice("train_engine", self.train_engine, ("torchrun", "spark"))
         if self.gnn_edge_weights == "debiased" and not self.debias:
             raise InvalidParameterError("gnn_edge_weights='debiased' needs debias: true")
         if not isinstance(self.steps, tuple | list) or not all(isinstance(s, str) for s in self.steps):
@@ -137,7 +143,12 @@ def _spec(cfg: ChainConfig, work: Path, step: str) -> tuple[list[Path], dict[str
         params = {"swing_top_k": cfg.swing_top_k, "debias": cfg.debias, "refute_simulations": cfg.refute_simulations}
         return [stamps["graph"]], params
     if step == "train":
-        params = {"gnn": asdict(GNNConfig(**cfg.gnn)), "edge_weights": cfg.gnn_edge_weights, "use_text": cfg.use_text}
+        params = {
+            "gnn": asdict(GNNConfig(**cfg.gnn)),
+            "edge_weights": cfg.gnn_edge_weights,
+            "use_text": cfg.use_text,
+            "workers": cfg.train_workers,  # the shard count changes what training draws
+        }
         return [stamps["weights"]], params
     if step == "bundle":
         return [stamps["train"], stamps["weights"]], {}
@@ -276,34 +287,40 @@ def _weights(cfg: ChainConfig, work: Path) -> dict[str, Any]:
 
 def _train(cfg: ChainConfig, work: Path, *, show_progress: bool | None) -> dict[str, Any]:
     from graphrec.graph import HeteroGraph
-    from graphrec.graph.side_info import encode_texts, note_texts, side_info_from_graph
-    from graphrec.model.gnn import GNNConfig, GNNRecommender
+    from graphrec.graph.side_info import encode_texts, note_texts
+    from graphrec.jobs.train import TrainJobConfig
+    from graphrec.jobs.train import run as run_training
 
     _, params = _spec(cfg, work, "train")
     checkpoints = work / "_checkpoints" / f"train-{_hash([params, sha256_file(work / 'weights' / _STAMP)])}"
 
     def body(tmp: Path) -> dict[str, Any]:
         name = "graph_debiased" if cfg.gnn_edge_weights == "debiased" else "graph"
-        graph = HeteroGraph.load(work / "weights" / name)
+        graph_dir = work / "weights" / name
         _, _, notes, _ = _tables(work)
-        text = None
+        text_path = None
         if cfg.use_text and notes is not None:
-            by_id = notes.set_index("note_id").reindex(graph.id_map("note").ids)
+            by_id = notes.set_index("note_id").reindex(HeteroGraph.load(graph_dir).id_map("note").ids)
             texts = note_texts(by_id)
             if any(texts):
                 text = encode_texts(texts, cache=work / "_cache" / "text.npz", show_progress=show_progress)
-        model = GNNRecommender(GNNConfig(**cfg.gnn), checkpoint_dir=checkpoints, show_progress=show_progress)
-        model.fit(graph, side_info_from_graph(graph, text=text))
-        arrays = {"user": model.user_embeddings_, "note": model.note_embeddings_}
-        if model.tag_embeddings_ is not None:
-            arrays["tag"] = model.tag_embeddings_
-        with atomic_file(tmp / "embeddings.npz") as f, open(f, "wb") as fh:
-            np.savez(fh, **arrays)  # type: ignore[arg-type]
-        if model.encodes_new_notes_:
-            model.note_encoder().save(tmp / "encoder.npz")
-        log = asdict(model.log_)
-        (tmp / "training.json").write_text(json.dumps(log, indent=2))
-        return {k: log[k] for k in ("epochs_run", "best_epoch", "best_valid_recall", "train_seconds")}
+                text_path = work / "_cache" / f"text-{name}.npy"
+                with atomic_file(text_path) as f, open(f, "wb") as fh:
+                    np.save(fh, text)
+        job = TrainJobConfig(
+            graph=str(graph_dir),
+            out=str(tmp / "model"),
+            gnn=dict(cfg.gnn),
+            text=str(text_path) if text_path else None,
+            workers=cfg.train_workers,
+            engine=cfg.train_engine,
+            checkpoints=str(checkpoints),
+        )
+        report = run_training(job)
+        for f in (tmp / "model").iterdir():  # embeddings.npz, encoder.npz, training.json
+            f.rename(tmp / f.name)
+        (tmp / "model").rmdir()
+        return {k: report[k] for k in ("epochs_run", "best_epoch", "best_valid_recall", "train_seconds", "workers")}
 
     return _run_step(cfg, work, "train", body)
 
