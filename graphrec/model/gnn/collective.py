@@ -1,11 +1,11 @@
 """Data-parallel steps: how a step's shards are computed and their gradients combined.
 
 A training step (:meth:`.Trainer.step`) takes a *global batch* of user rows. With ``W`` shards
-the rows are cut into ``W`` contiguous parts; shard ``s`` draws its negatives and neighbour
-samples from ``default_rng([step_seed, s])`` (``step_seed`` from the epoch's generator, the same
-on every worker), computes its loss (in-batch candidates are the shard's own, as in any
-data-parallel two-tower training) and backpropagates it weighted by its share of the batch's
-engagements. The step's loss is the weighted sum, so its gradient is the sum of the shards'.
+the rows are cut into ``W`` contiguous parts; shard ``s`` draws its share of the step's uniform
+negatives (``extra_negatives / W``) and its neighbour samples from ``default_rng([step_seed, s])``
+(``step_seed`` from the epoch's generator, the same on every worker), computes its loss (in-batch
+candidates are the shard's own, as in any data-parallel two-tower training) and backpropagates it
+weighted by its share of the batch's engagements. The step's loss is the weighted sum, so its gradient is the sum of the shards'.
 
 * :class:`LocalShards` computes the ``W`` shards one after another in one process: the reference
   that a data-parallel run must match, and what tests compare against.
@@ -16,8 +16,11 @@ engagements. The step's loss is the weighted sum, so its gradient is the sum of 
   the same row-wise Adam step, so the tables stay identical without ever being broadcast. The
   side-info encoder's dense gradients are all-reduced (sum), as DDP does.
 
-Everything else (history refreshes, validation, early stopping) is computed identically on every
-rank from identical tables; only rank 0 writes checkpoints.
+Full propagations (the history refreshes and the exact embeddings for validation) are split by
+node rows: each rank multiplies its contiguous block of rows of ``A`` and the blocks are
+all-gathered, so a refresh costs ``1 / W`` of the work per rank and gives every rank the same
+result. Validation and early stopping then run identically on every rank; only rank 0 writes
+checkpoints.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+
+from graphrec.model.gnn.propagation import propagate
 
 __all__ = ["Collective", "LocalShards", "ProcessGroup"]
 
@@ -59,6 +64,10 @@ class Collective:
     def barrier(self) -> None:
         """Wait for every process."""
 
+    def propagate(self, x: torch.Tensor, adj: torch.Tensor, layers: int) -> torch.Tensor:
+        """LightGCN's layer mean of ``x`` over ``adj`` (:func:`.propagate`)."""
+        return propagate(x, adj, layers)
+
 
 class LocalShards(Collective):
     """``shards`` shards computed one after another in this process (the single-process reference)."""
@@ -81,6 +90,8 @@ class ProcessGroup(Collective):
         self._dist = dist
         self.rank = dist.get_rank()
         self.shards = dist.get_world_size()
+        self._block_of: torch.Tensor | None = None  # the matrix whose row block is cached
+        self._block = torch.empty(0)
 
     def local_shards(self) -> Sequence[int]:
         return [self.rank]
@@ -90,25 +101,18 @@ class ProcessGroup(Collective):
     ) -> tuple[torch.Tensor, torch.Tensor, float]:
         dist = self._dist
         mine_rows, mine_grads, _ = super().combine_rows(rows, grads, loss, dim)
-        size = torch.tensor([mine_rows.numel()], dtype=torch.long)
-        sizes = [torch.zeros(1, dtype=torch.long) for _ in range(self.shards)]
-        dist.all_gather(sizes, size)
-        longest = max(int(s) for s in sizes)
-        pad = longest - mine_rows.numel()
-        padded_rows = torch.cat([mine_rows, torch.zeros(pad, dtype=torch.long)])
-        padded_grads = torch.cat([mine_grads.to(torch.float32), torch.zeros(pad, dim)])
-        all_rows = [torch.empty(longest, dtype=torch.long) for _ in range(self.shards)]
-        all_grads = [torch.empty(longest, dim) for _ in range(self.shards)]
-        dist.all_gather(all_rows, padded_rows)
-        dist.all_gather(all_grads, padded_grads)
-        total = torch.tensor([loss], dtype=torch.float64)
-        dist.all_reduce(total)
-        n = [int(s) for s in sizes]
-        return (
-            torch.cat([r[:k] for r, k in zip(all_rows, n, strict=True)]),
-            torch.cat([g[:k] for g, k in zip(all_grads, n, strict=True)]),
-            float(total),
-        )
+        # One all-gather of [row id bit-cast to float32 | gradient] per rank (ids < 2**31; exact).
+        packed = torch.cat([mine_rows.to(torch.int32).view(torch.float32)[:, None], mine_grads.float()], dim=1)
+        head = torch.tensor([float(packed.shape[0]), loss], dtype=torch.float64)
+        heads = [torch.empty(2, dtype=torch.float64) for _ in range(self.shards)]
+        dist.all_gather(heads, head)
+        sizes = [int(h[0]) for h in heads]
+        padded = torch.cat([packed, packed.new_zeros(max(sizes) - packed.shape[0], dim + 1)])
+        parts = [torch.empty_like(padded) for _ in range(self.shards)]
+        dist.all_gather(parts, padded)
+        every = torch.cat([p[:k] for p, k in zip(parts, sizes, strict=True)])
+        total = float(sum(float(h[1]) for h in heads))
+        return every[:, 0].contiguous().view(torch.int32).long(), every[:, 1:].contiguous(), total
 
     def sum_grads(self, params: Sequence[torch.Tensor]) -> None:
         if not params:
@@ -122,6 +126,27 @@ class ProcessGroup(Collective):
 
     def barrier(self) -> None:
         self._dist.barrier()
+
+    def propagate(self, x: torch.Tensor, adj: torch.Tensor, layers: int) -> torch.Tensor:
+        """The layer mean with each rank multiplying its block of rows (module docstring)."""
+        n = adj.shape[0]
+        bounds = [n * r // self.shards for r in range(self.shards + 1)]
+        lo, hi = bounds[self.rank], bounds[self.rank + 1]
+        if self._block_of is not adj:
+            crow, col, val = adj.crow_indices(), adj.col_indices(), adj.values()
+            a, b = int(crow[lo]), int(crow[hi])
+            self._block = torch.sparse_csr_tensor(crow[lo : hi + 1] - a, col[a:b], val[a:b], size=(hi - lo, n))
+            self._block_of = adj
+        longest = max(bounds[r + 1] - bounds[r] for r in range(self.shards))
+        total, h = x, x
+        for _ in range(layers):
+            part = self._block @ h
+            padded = torch.cat([part, part.new_zeros(longest - part.shape[0], part.shape[1])])
+            parts = [torch.empty_like(padded) for _ in range(self.shards)]
+            self._dist.all_gather(parts, padded.contiguous())
+            h = torch.cat([p[: bounds[r + 1] - bounds[r]] for r, p in enumerate(parts)])
+            total = total + h
+        return total / (layers + 1)
 
 
 def current() -> Any:

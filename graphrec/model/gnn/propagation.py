@@ -25,6 +25,7 @@ historical part exact at refresh time).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -159,9 +160,17 @@ class History:
     targets of one step from the live layer-0 rows of the step's nodes.
     """
 
-    def __init__(self, adj: torch.Tensor, layers: int) -> None:
+    def __init__(
+        self,
+        adj: torch.Tensor,
+        layers: int,
+        *,
+        propagator: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor] = propagate,
+    ) -> None:
         self.adj = adj
         self.layers = layers
+        #: The full propagation (:func:`propagate`, or a data-parallel split of it).
+        self.propagator = propagator
         self.alpha = 1.0 / (layers + 1)
         self.snapshot: torch.Tensor | None = None
         self.output: torch.Tensor | None = None
@@ -169,7 +178,7 @@ class History:
     @torch.no_grad()
     def refresh(self, x: torch.Tensor) -> None:
         self.snapshot = x.detach().clone()
-        self.output = propagate(self.snapshot, self.adj, self.layers)
+        self.output = self.propagator(self.snapshot, self.adj, self.layers)
 
     def forward(
         self, targets: torch.Tensor, nodes: torch.Tensor, x: torch.Tensor, block: sp.csr_matrix

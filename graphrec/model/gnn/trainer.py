@@ -42,7 +42,7 @@ from graphrec.model.gnn.config import GNNConfig
 from graphrec.model.gnn.losses import bpr, candidate_bias, ccl, sampled_softmax
 from graphrec.model.gnn.modules import NoteSide, SideInfoEncoder
 from graphrec.model.gnn.optim import ParamAdam, RowAdam
-from graphrec.model.gnn.propagation import History, propagate, propagation_matrix, torch_csr
+from graphrec.model.gnn.propagation import History, propagation_matrix, torch_csr
 from graphrec.model.gnn.sampling import Engagements, NeighbourSampler, epoch_rows
 
 __all__ = ["ColdValidation", "EarlyStopping", "Trainer", "TrainingLog"]
@@ -161,7 +161,7 @@ class Trainer:
         self.n_users, self.n_notes = engages.shape
         self.n_tags = offsets["end"] - offsets["tag"]
         self.sampler = NeighbourSampler(adj, cfg.fanout)
-        self.history = History(torch_csr(adj, device), cfg.layers)
+        self.history = History(torch_csr(adj, device), cfg.layers, propagator=self.collective.propagate)
         self.table = (torch.randn(offsets["end"], cfg.dim) * 0.1).to(device)
         self.optim = RowAdam(self.table, cfg.lr)
         self.side = NoteSide(side, tag_offset=offsets["tag"] if self.n_tags else None, device=device) if side else None
@@ -193,7 +193,7 @@ class Trainer:
     @torch.no_grad()
     def embed(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Exact user, note and tag embeddings (one full propagation)."""
-        out = propagate(self.layer0(), self.history.adj, self.config.layers)
+        out = self.collective.propagate(self.layer0(), self.history.adj, self.config.layers)
         if self.config.similarity == "cosine":  # served by inner product: store unit vectors
             out = F.normalize(out, dim=1)
         o = self.offsets
@@ -235,7 +235,9 @@ class Trainer:
             ptr = row_ptr[lo : hi + 1]
             share = (ptr[-1] - ptr[0]) / max(1, items.size)
             shard_rng = np.random.default_rng([step_seed, s])
-            loss, rows, x_all = self._shard_loss(row_user[lo:hi], ptr - ptr[0], items[ptr[0] : ptr[-1]], shard_rng)
+            loss, rows, x_all = self._shard_loss(
+                row_user[lo:hi], ptr - ptr[0], items[ptr[0] : ptr[-1]], shard_rng, (s, comm.shards)
+            )
             (loss * share).backward()
             assert x_all.grad is not None
             rows_parts.append(rows)
@@ -252,14 +254,26 @@ class Trainer:
         return total
 
     def _shard_loss(
-        self, row_user: np.ndarray, row_ptr: np.ndarray, items: np.ndarray, rng: np.random.Generator
+        self,
+        row_user: np.ndarray,
+        row_ptr: np.ndarray,
+        items: np.ndarray,
+        rng: np.random.Generator,
+        shard: tuple[int, int] = (0, 1),
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The loss of one shard of a step, the table rows it gathered and their live vectors."""
+        """The loss of shard ``shard = (s, W)`` of a step, the table rows it gathered and their live
+        vectors. The step's uniform negatives are divided among its shards, so W shards together
+        draw what one would, and each costs about ``1 / W`` of the step."""
         cfg, dev, o = self.config, self.device, self.offsets
+        index, n_shards = shard
+
+        def share(n: int) -> int:
+            return n // n_shards + int(index < n % n_shards)
+
         sizes = np.diff(row_ptr)
         pos_row_np = np.repeat(np.arange(row_user.size), sizes)
         cand, pos_col_np = np.unique(items, return_inverse=True)
-        n_extra = items.size if cfg.loss == "bpr" else cfg.extra_negatives
+        n_extra = items.size if cfg.loss == "bpr" else share(cfg.extra_negatives)
         extra = rng.integers(0, self.n_notes, size=n_extra)
         users, row_of = np.unique(row_user, return_inverse=True)
         targets = np.concatenate([users, o["note"] + cand, o["note"] + extra])
@@ -272,7 +286,7 @@ class Trainer:
 
         # side-info of the notes among the step's nodes (+ uniform cold negatives)
         note_pos = np.flatnonzero((nodes >= o["note"]) & (nodes < o["tag"]))
-        cold_extra = rng.integers(0, self.n_notes, size=cfg.cold_extra_negatives) if self.side else extra[:0]
+        cold_extra = rng.integers(0, self.n_notes, size=share(cfg.cold_extra_negatives)) if self.side else extra[:0]
         side_batch = self.side.batch(np.concatenate([nodes[note_pos] - o["note"], cold_extra])) if self.side else None
         gathered, at = self.sampler.index(np.concatenate([nodes, side_batch.nodes() if side_batch else nodes[:0]]))
         rows = torch.from_numpy(gathered).to(dev)

@@ -1,0 +1,123 @@
+"""Benchmark: data-parallel GNN training, 2 workers x 1 thread against 1 worker x 1 thread.
+
+The synthetic log of ``benchmarks/gnn_scaling.py`` (default 4M engagements: ``E / 25`` users,
+``E / 50`` notes, tags, no text) is built once and saved; then the training job
+(:mod:`graphrec.jobs.train`) trains the default :class:`GNNConfig` for ``--epochs`` epochs (no
+early stopping: ``patience`` is set above the epoch count) with
+
+* 1 worker x 1 thread (the peer, one process, the plain trainer), and
+* ``--workers`` workers x 1 thread under torchrun (gloo): every step's rows cut into one shard per
+  worker, table gradients all-gathered, refreshes split by rows (:mod:`graphrec.model.gnn.collective`).
+
+Both run the same epochs on the same data, so the figure is the ratio of wall-clock seconds at
+the same amount of training, with the validation recall@20 of both to show the quality is the
+same (target: speed-up >= 1.7x with recall@20 within 1%). Seconds per epoch are taken from the
+training log (epoch 2 onwards; the first also loads compiled kernels).
+
+Usage::
+
+    python benchmarks/distributed_training.py --out benchmarks/results/distributed_training.json \\
+        [--engagements 4000000] [--epochs 3] [--workers 2] [--engine torchrun]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _measure import write_json
+
+from graphrec._table import format_table
+
+
+def _graph(n_engagements: int, path: Path) -> dict[str, int]:
+    from graphrec.graph import build_graph
+    from graphrec.testing import make_ugc_dataset
+
+    d = make_ugc_dataset(
+        n_users=n_engagements // 25,
+        n_notes=n_engagements // 50,
+        n_engagements=n_engagements,
+        with_text=False,
+        string_ids=False,
+        seed=0,
+    )
+    graph = build_graph(d.interactions, d.notes)
+    graph.save(path)
+    return {
+        "users": graph.num_nodes("user"),
+        "notes": graph.num_nodes("note"),
+        "pairs": graph.num_edges(("user", "engages", "note")),
+    }
+
+
+def _train(graph: Path, out: Path, workers: int, engine: str, epochs: int) -> dict[str, Any]:
+    from graphrec.jobs.train import TrainJobConfig, run
+
+    cfg = TrainJobConfig(
+        graph=str(graph),
+        out=str(out),
+        gnn={"epochs": epochs, "patience": epochs + 1},
+        workers=workers,
+        engine=engine,
+        threads=1,
+    )
+    t0 = time.perf_counter()
+    report = run(cfg)
+    wall = time.perf_counter() - t0
+    log = json.loads((out / "training.json").read_text())["log"]
+    seconds = np.diff([0.0] + [h["seconds"] for h in log["history"]])
+    return {
+        **report,
+        "wall_seconds": wall,
+        "seconds_per_epoch": float(np.mean(seconds[1:])) if seconds.size > 1 else float(seconds[0]),
+        "valid_recall@20": [h.get("valid_recall@20") for h in log["history"]],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--engagements", type=int, default=4_000_000)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--engine", default="torchrun", choices=("torchrun", "spark"))
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="graphrec-ddp-") as tmp_name:
+        tmp = Path(tmp_name)
+        t = time.perf_counter()
+        sizes = _graph(args.engagements, tmp / "graph")
+        print(f"graph: {sizes} in {time.perf_counter() - t:.1f}s", flush=True)
+        one = _train(tmp / "graph", tmp / "one", 1, args.engine, args.epochs)
+        print(f"1 worker: {one['seconds_per_epoch']:.1f}s/epoch", flush=True)
+        many = _train(tmp / "graph", tmp / "many", args.workers, args.engine, args.epochs)
+    speedup = one["seconds_per_epoch"] / many["seconds_per_epoch"]
+    r1, r2 = one["valid_recall@20"][-1], many["valid_recall@20"][-1]
+    rows = [
+        ["1 x 1 thread", f"{one['seconds_per_epoch']:.1f}", f"{one['wall_seconds']:.1f}", f"{r1:.4f}"],
+        [
+            f"{args.workers} x 1 thread ({args.engine})",
+            f"{many['seconds_per_epoch']:.1f}",
+            f"{many['wall_seconds']:.1f}",
+            f"{r2:.4f}",
+        ],
+    ]
+    print(format_table(["workers", "s / epoch", "job wall s", f"valid recall@20 (epoch {args.epochs})"], rows))
+    print(f"speed-up {speedup:.2f}x (target >= 1.7x); recall ratio {r2 / r1:.4f} (target within 1%)")
+    if args.out:
+        write_json(
+            args.out,
+            {"args": vars(args), "graph": sizes, "one": one, "many": many, "speedup": speedup, "recall_ratio": r2 / r1},
+        )
+
+
+if __name__ == "__main__":
+    main()
