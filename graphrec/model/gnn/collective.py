@@ -19,8 +19,8 @@ weighted by its share of the batch's engagements. The step's loss is the weighte
 Full propagations (the history refreshes and the exact embeddings for validation) are split by
 node rows: each rank multiplies its contiguous block of rows of ``A`` and the blocks are
 all-gathered, so a refresh costs ``1 / W`` of the work per rank and gives every rank the same
-result. Validation and early stopping then run identically on every rank; only rank 0 writes
-checkpoints.
+result. Validation users are divided among the ranks too (their recall means combined, weighted
+by users), so early stopping decides the same on every rank; only rank 0 writes checkpoints.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from graphrec.model.gnn.propagation import propagate
@@ -67,6 +68,14 @@ class Collective:
     def propagate(self, x: torch.Tensor, adj: torch.Tensor, layers: int) -> torch.Tensor:
         """LightGCN's layer mean of ``x`` over ``adj`` (:func:`.propagate`)."""
         return propagate(x, adj, layers)
+
+    def part(self, items: np.ndarray) -> np.ndarray:
+        """The part of ``items`` (e.g. validation users) this process evaluates: all of them here."""
+        return items
+
+    def weighted_mean(self, value: float, weight: float) -> float:
+        """The mean of the processes' ``value`` weighted by ``weight`` (here: ``value``)."""
+        return value
 
 
 class LocalShards(Collective):
@@ -126,6 +135,14 @@ class ProcessGroup(Collective):
 
     def barrier(self) -> None:
         self._dist.barrier()
+
+    def part(self, items: np.ndarray) -> np.ndarray:
+        return items[self.rank :: self.shards]
+
+    def weighted_mean(self, value: float, weight: float) -> float:
+        sums = torch.tensor([value * weight, weight], dtype=torch.float64)
+        self._dist.all_reduce(sums)
+        return float(sums[0] / sums[1]) if float(sums[1]) > 0 else float("nan")
 
     def propagate(self, x: torch.Tensor, adj: torch.Tensor, layers: int) -> torch.Tensor:
         """The layer mean with each rank multiplying its block of rows (module docstring)."""

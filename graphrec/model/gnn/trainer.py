@@ -480,8 +480,20 @@ class Trainer:
         out = {}
         if valid is not None:
             n = notes.cpu().numpy()
-            m = evaluate_scorer(lambda b: u[b] @ n.T, self.engages, valid, ks=(20,), show_progress=False)
-            out["valid_recall@20"] = m["recall@20"]
+            comm = self.collective
+            rows = np.flatnonzero(np.diff(valid.indptr) > 0)
+            mine = comm.part(rows)
+            if mine.size == rows.size:
+                part = valid
+            else:  # data-parallel: this rank's share of the validation users
+                mask = np.zeros(valid.shape[0], np.float32)
+                mask[mine] = 1.0
+                part = sp.csr_matrix(sp.diags(mask) @ valid)
+            recall, weight = 0.0, 0.0
+            if mine.size:
+                m = evaluate_scorer(lambda b: u[b] @ n.T, self.engages, part, ks=(20,), show_progress=False)
+                recall, weight = m["recall@20"], m["n_users"]
+            out["valid_recall@20"] = comm.weighted_mean(recall, weight)
         if cold is not None:
             new = self.embed_side(cold.side).cpu().numpy()
             empty = sp.csr_matrix(cold.engagements.shape, dtype=np.float32)
