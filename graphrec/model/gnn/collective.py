@@ -5,7 +5,10 @@ the rows are cut into ``W`` contiguous parts; shard ``s`` draws its share of the
 negatives (``extra_negatives / W``) and its neighbour samples from ``default_rng([step_seed, s])``
 (``step_seed`` from the epoch's generator, the same on every worker), computes its loss (in-batch
 candidates are the shard's own, as in any data-parallel two-tower training) and backpropagates it
-weighted by its share of the batch's engagements. The step's loss is the weighted sum, so its gradient is the sum of the shards'.
+weighted by its share of the batch's engagements. The step's loss is the weighted sum, so its
+gradient is the sum of the shards'. Any ``W`` works: the rows are cut as evenly as they go
+(shards differ by at most one row), and a shard left without rows (a step smaller than ``W``)
+contributes nothing but still takes part in the collectives.
 
 * :class:`LocalShards` computes the ``W`` shards one after another in one process: the reference
   that a data-parallel run must match, and what tests compare against.
