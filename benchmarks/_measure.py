@@ -99,3 +99,20 @@ def config_overrides(pairs: list[str], own_flags: tuple[str, ...] = ()) -> dict[
         kind = type(getattr(defaults, key))
         out[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
     return out
+
+
+def scaling_graph(n_engagements: int) -> Any:
+    """The scaling benchmarks' synthetic graph: ``E / 25`` users, ``E / 50`` notes (the degree
+    distribution stays the same as ``E`` grows), tags, no text, integer ids, seed 0."""
+    from graphrec.graph import build_graph
+    from graphrec.testing import make_ugc_dataset
+
+    d = make_ugc_dataset(
+        n_users=n_engagements // 25,
+        n_notes=n_engagements // 50,
+        n_engagements=n_engagements,
+        with_text=False,
+        string_ids=False,
+        seed=0,
+    )
+    return build_graph(d.interactions, d.notes)

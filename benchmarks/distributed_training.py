@@ -33,24 +33,13 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import write_json
+from _measure import scaling_graph, write_json
 
 from graphrec._table import format_table
 
 
 def _graph(n_engagements: int, path: Path) -> dict[str, int]:
-    from graphrec.graph import build_graph
-    from graphrec.testing import make_ugc_dataset
-
-    d = make_ugc_dataset(
-        n_users=n_engagements // 25,
-        n_notes=n_engagements // 50,
-        n_engagements=n_engagements,
-        with_text=False,
-        string_ids=False,
-        seed=0,
-    )
-    graph = build_graph(d.interactions, d.notes)
+    graph = scaling_graph(n_engagements)
     graph.save(path)
     return {
         "users": graph.num_nodes("user"),

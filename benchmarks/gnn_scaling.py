@@ -35,24 +35,15 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import measure, set_threads, write_json
+from _measure import measure, scaling_graph, set_threads, write_json
 
 from graphrec._table import format_table
 
 
 def _data(n_engagements: int) -> Any:
-    from graphrec.graph import ENGAGES, build_graph
-    from graphrec.testing import make_ugc_dataset
+    from graphrec.graph import ENGAGES
 
-    d = make_ugc_dataset(
-        n_users=n_engagements // 25,
-        n_notes=n_engagements // 50,
-        n_engagements=n_engagements,
-        with_text=False,
-        string_ids=False,
-        seed=0,
-    )
-    graph = build_graph(d.interactions, d.notes)
+    graph = scaling_graph(n_engagements)
     return graph, graph.relation(ENGAGES)
 
 
