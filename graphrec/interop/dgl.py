@@ -185,7 +185,6 @@ def from_dgl(g: Any) -> HeteroGraph:
         if w.shape != u.shape:
             raise InvalidParameterError(f"edge type {et}: '{WEIGHT}' must hold one value per edge; got {w.shape}")
         shape = (g.num_nodes(src), g.num_nodes(dst))
-        m = sp.coo_matrix((w, (u, v)), shape=shape).tocsr()
-        m.sum_duplicates()
+        m = sp.coo_matrix((w, (u, v)), shape=shape).tocsr()  # sums parallel edges
         relations[et_out] = m.T.tocsr() if transpose else m
     return HeteroGraph(id_maps, relations)

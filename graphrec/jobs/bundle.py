@@ -23,7 +23,7 @@ from graphrec.graph import AUTHORED, ENGAGES, HAS_TAG, SIMILAR, HeteroGraph, rec
 from graphrec.index import NoteEncoder, write_bundle
 from graphrec.model import PureSVD
 from graphrec.model import tag_embeddings as mean_tag_embeddings
-from graphrec.recall import ChannelConfig, fold_in
+from graphrec.recall import fold_in
 from graphrec.weights import swing
 
 __all__ = ["bundle_from_embeddings", "bundle_from_graph", "bundle_from_model"]
@@ -74,7 +74,7 @@ def bundle_from_embeddings(
         history = engages.copy()
         history.data[:] = 1.0
     notes = np.asarray(note_embeddings, dtype=np.float32)
-    users = fold_in(history, notes, ChannelConfig()) if user_embeddings is None else user_embeddings
+    users = fold_in(history, notes) if user_embeddings is None else user_embeddings
     embeddings = {"user": users, "note": notes}
     note_tags = graph.relation(HAS_TAG) if graph.has_relation(HAS_TAG) else None
     if tag_embeddings is not None:

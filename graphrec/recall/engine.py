@@ -218,8 +218,9 @@ def fold_in(history: sp.spmatrix, note_embeddings: np.ndarray, config: ChannelCo
     rows = np.repeat(np.arange(h.shape[0]), np.diff(h.indptr))
     order = np.lexsort((h.indices, -h.data, rows))
     rank = np.arange(h.nnz) - h.indptr[rows[order]]
-    keep = order[rank < cfg.recent_history]
-    weights = cfg.recency_decay ** rank[rank < cfg.recent_history]
+    recent = rank < cfg.recent_history
+    keep = order[recent]
+    weights = cfg.recency_decay ** rank[recent]
     w = sp.csr_matrix((weights, (rows[keep], h.indices[keep])), shape=h.shape)
     total = np.asarray(w.sum(axis=1)).ravel()
     out = np.asarray(w @ emb.astype(np.float64)) / np.maximum(total, 1e-300)[:, None]
@@ -322,8 +323,8 @@ class RecallEngine:
 
     def scorer(self, user_ids: Any, k: int) -> Callable[[np.ndarray], np.ndarray]:
         """This engine's top-``k`` recall as a :mod:`graphrec.evaluate` scorer: row ``r`` of a batch
-        ``users`` scores the notes recalled for ``user_ids[users[r]]`` by rank (``k`` for the first,
-        ``-inf`` for notes not recalled), over this bundle's note indices."""
+        ``users`` scores the notes recalled for ``user_ids[users[r]]`` by rank (the first recalled
+        note highest, ``-inf`` for notes not recalled), over this bundle's note indices."""
         ids = np.asarray(user_ids)
         n_notes = len(self._notes)
 

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -90,8 +90,7 @@ def _worker_pids(root_pid: int) -> dict[int, int]:
 def test_a_killed_worker_fails_the_job_clearly_and_a_rerun_resumes(graph_dir, tmp_path):
     gnn = {**GNN, "epochs": 400, "patience": 400}
     cfg = replace(_config(graph_dir, tmp_path / "out", workers=2), gnn=gnn)
-    (tmp_path / "train.json").write_text(json.dumps({**cfg.__dict__}))
-    (tmp_path / "train.yaml").write_text(json.dumps({**cfg.__dict__}))  # JSON is YAML
+    (tmp_path / "train.yaml").write_text(json.dumps(asdict(cfg)))  # JSON is YAML
     cmd = [sys.executable, "-m", "graphrec.cli", "train", str(tmp_path / "train.yaml")]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     latest = cfg.checkpoint_dir / "latest.json"
@@ -135,6 +134,6 @@ def test_bad_train_configs(graph_dir, tmp_path):
 
         env = {k: os.environ.pop(k) for k in ("RANK", "WORLD_SIZE") if k in os.environ}
         try:
-            worker({**_config(graph_dir, tmp_path / "o", workers=2).__dict__})
+            worker(asdict(_config(graph_dir, tmp_path / "o", workers=2)))
         finally:
             os.environ.update(env)

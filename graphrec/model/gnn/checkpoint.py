@@ -1,8 +1,8 @@
 """Training checkpoints: ``.npz`` arrays plus JSON metadata, written atomically, never pickled.
 
 A directory holds ``latest.npz`` / ``latest.json`` (the state after the last finished epoch:
-embedding table, optimiser moments, encoder weights, training log, number of data-parallel shards) and ``best.npz`` (the weights
-of the best evaluation so far). Training resumes from ``latest`` only when the configuration is the
+embedding table, optimiser moments, encoder weights, training log, number of data-parallel
+shards) and ``best.npz`` (the weights of the best evaluation so far). Training resumes from ``latest`` only when the configuration is the
 same (``epochs`` may differ, to extend a run); anything else is an :class:`ArtifactError` naming
 the file, and the files are left as they were.
 """

@@ -15,7 +15,7 @@ contributes nothing but still takes part in the collectives.
 * :class:`ProcessGroup` runs inside a ``torch.distributed`` process group (gloo on CPU, NCCL on
   GPU), one shard per rank. The embedding table's gradient is row-sparse, so DDP's dense
   all-reduce does not fit it: each rank all-gathers the ``(row ids, row gradients)`` it touched
-  (padded to the largest), every rank sums them in rank order into the union of rows, and applies
+  (one packed tensor, padded to the largest), every rank sums them in rank order into the union of rows, and applies
   the same row-wise Adam step, so the tables stay identical without ever being broadcast. The
   side-info encoder's dense gradients are all-reduced (sum), as DDP does.
 
@@ -29,7 +29,6 @@ by users), so early stopping decides the same on every rank; only rank 0 writes 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
@@ -118,11 +117,7 @@ class ProcessGroup(Collective):
         head = torch.tensor([float(packed.shape[0]), loss], dtype=torch.float64)
         heads = [torch.empty(2, dtype=torch.float64) for _ in range(self.shards)]
         dist.all_gather(heads, head)
-        sizes = [int(h[0]) for h in heads]
-        padded = torch.cat([packed, packed.new_zeros(max(sizes) - packed.shape[0], dim + 1)])
-        parts = [torch.empty_like(padded) for _ in range(self.shards)]
-        dist.all_gather(parts, padded)
-        every = torch.cat([p[:k] for p, k in zip(parts, sizes, strict=True)])
+        every = self._gather_rows(packed, [int(h[0]) for h in heads])
         total = float(sum(float(h[1]) for h in heads))
         return every[:, 0].contiguous().view(torch.int32).long(), every[:, 1:].contiguous(), total
 
@@ -157,19 +152,23 @@ class ProcessGroup(Collective):
             a, b = int(crow[lo]), int(crow[hi])
             self._block = torch.sparse_csr_tensor(crow[lo : hi + 1] - a, col[a:b], val[a:b], size=(hi - lo, n))
             self._block_of = adj
-        longest = max(bounds[r + 1] - bounds[r] for r in range(self.shards))
+        sizes = [bounds[r + 1] - bounds[r] for r in range(self.shards)]
         total, h = x, x
         for _ in range(layers):
-            part = self._block @ h
-            padded = torch.cat([part, part.new_zeros(longest - part.shape[0], part.shape[1])])
-            parts = [torch.empty_like(padded) for _ in range(self.shards)]
-            self._dist.all_gather(parts, padded.contiguous())
-            h = torch.cat([p[: bounds[r + 1] - bounds[r]] for r, p in enumerate(parts)])
+            h = self._gather_rows(self._block @ h, sizes)
             total = total + h
         return total / (layers + 1)
 
+    def _gather_rows(self, part: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+        """Every rank's ``part`` (``sizes[r]`` rows each) stacked in rank order: all-gather pads
+        to the largest part, the padding is cut off again."""
+        padded = torch.cat([part, part.new_zeros(max(sizes) - part.shape[0], part.shape[1])])
+        parts = [torch.empty_like(padded) for _ in range(self.shards)]
+        self._dist.all_gather(parts, padded.contiguous())
+        return torch.cat([p[:k] for p, k in zip(parts, sizes, strict=True)])
 
-def current() -> Any:
+
+def current() -> ProcessGroup | None:
     """:class:`ProcessGroup` when called inside an initialised process group of 2+ ranks, else None."""
     import torch.distributed as dist
 
