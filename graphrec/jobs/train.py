@@ -159,15 +159,26 @@ def _text(cfg: TrainJobConfig, n_notes: int) -> np.ndarray | None:
 
 
 def run(config: TrainJobConfig) -> dict[str, Any]:
-    """Run the job with its launcher; returns rank 0's report (see the module docstring)."""
+    """Run the job with its launcher; returns rank 0's report (see the module docstring).
+
+    With several workers the report is read back from ``out/training.json``, which only rank 0
+    writes: TorchDistributor keeps the return value of whichever rank finishes last, and torchrun
+    returns none.
+    """
     spec = asdict(config)
     if config.workers == 1:
         report = worker(spec)
         assert report is not None
         return report
+    written = Path(config.out) / "training.json"
+    before = written.stat().st_mtime_ns if written.exists() else None
     if config.engine == "spark":
-        return _run_spark(config, spec)
-    return _run_torchrun(config, spec)
+        _run_spark(config, spec)
+    else:
+        _run_torchrun(config, spec)
+    if not written.exists() or written.stat().st_mtime_ns == before:
+        raise _failed(config, f"the {config.engine} workers finished without writing {written}")
+    return dict(json.loads(written.read_text())["report"])
 
 
 def _failed(config: TrainJobConfig, how: str) -> TrainingFailedError:
@@ -177,12 +188,10 @@ def _failed(config: TrainJobConfig, how: str) -> TrainingFailedError:
     )
 
 
-def _run_torchrun(config: TrainJobConfig, spec: dict[str, Any]) -> dict[str, Any]:
-    out = Path(config.out)
+def _run_torchrun(config: TrainJobConfig, spec: dict[str, Any]) -> None:
     spec_path = config.checkpoint_dir / "train-job.json"
     config.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     spec_path.write_text(json.dumps(spec))
-    before = (out / "training.json").stat().st_mtime_ns if (out / "training.json").exists() else None
     cmd = [
         sys.executable,
         "-m",
@@ -197,13 +206,9 @@ def _run_torchrun(config: TrainJobConfig, spec: dict[str, Any]) -> dict[str, Any
     proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         raise _failed(config, f"a torchrun worker failed (exit code {proc.returncode})")
-    written = out / "training.json"
-    if not written.exists() or written.stat().st_mtime_ns == before:
-        raise _failed(config, "torchrun exited without writing the output")
-    return dict(json.loads(written.read_text())["report"])
 
 
-def _run_spark(config: TrainJobConfig, spec: dict[str, Any]) -> dict[str, Any]:
+def _run_spark(config: TrainJobConfig, spec: dict[str, Any]) -> None:
     try:
         from pyspark.ml.torch.distributor import TorchDistributor
         from pyspark.sql import SparkSession
@@ -215,15 +220,12 @@ def _run_spark(config: TrainJobConfig, spec: dict[str, Any]) -> dict[str, Any]:
         distributor = TorchDistributor(
             num_processes=config.workers, local_mode=config.spark_local_mode, use_gpu=config.gnn.get("device") == "cuda"
         )
-        report = distributor.run(worker, spec)
+        distributor.run(worker, spec)
     except Exception as exc:  # Spark wraps a worker's failure in its own exception types
         raise _failed(config, f"a TorchDistributor worker failed ({type(exc).__name__}: {str(exc)[:300]})") from None
     finally:
         if active is None:
             session.stop()
-    if not isinstance(report, dict):
-        raise _failed(config, "TorchDistributor returned no report from rank 0")
-    return report
 
 
 def main(argv: list[str] | None = None) -> int:
