@@ -118,34 +118,101 @@ class AnnIndex:
 
     @classmethod
     def build(cls, vectors: Any, params: IndexConfig | None = None, **overrides: Any) -> AnnIndex:
-        """Index ``vectors`` (shape ``(n, dim)``); ``overrides`` replace fields of ``params``."""
-        faiss = _faiss()
+        """Index ``vectors`` (shape ``(n, dim)``); ``overrides`` replace fields of ``params``.
+
+        The one-shot build is the sharded build with one shard: :meth:`train_empty` on the rows
+        :meth:`sample_rows` names, :meth:`fill_shard`, :meth:`merge_shards`.
+        """
         p = IndexConfig(**{**asdict(params or IndexConfig()), **overrides})
         x = _check_vectors("vectors", vectors)
         if x.shape[0] == 0:
             raise InvalidParameterError("vectors is empty; nothing to index")
-        stored = _normalised(x) if p.normalise else x
-        n, d = stored.shape
-        kind = p.kind if p.kind != "auto" else ("flat" if n <= p.exact_threshold else "ivf")
+        empty = cls.train_empty(x[cls.sample_rows(x.shape[0], p)], x.shape[0], p)
+        return cls.merge_shards([cls.fill_shard(empty, x, 0, p)], x, p)
+
+    # ---- the sharded build: train on a sample, fill shards anywhere, merge --------------------
+
+    @staticmethod
+    def resolve(n: int, params: IndexConfig) -> tuple[str, int]:
+        """The kind (``"auto"`` resolved) and IVF list count an index of ``n`` rows gets."""
+        kind = params.kind if params.kind != "auto" else ("flat" if n <= params.exact_threshold else "ivf")
+        # Default: the power of two nearest 4 * sqrt(n) (4096 lists for 1M rows), at least 39
+        # training points per list.
+        nlist = params.nlist or max(1, min(n // 39, 2 ** round(math.log2(4 * math.sqrt(max(n, 1))))))
+        return kind, nlist
+
+    @classmethod
+    def sample_rows(cls, n: int, params: IndexConfig) -> np.ndarray:
+        """The rows (sorted) an index of ``n`` rows is trained on: all of them, or ``256 x nlist``
+        drawn with ``params.seed`` for IVF; none for the other kinds (nothing to train)."""
+        kind, nlist = cls.resolve(n, params)
+        if kind != "ivf":
+            return np.arange(0)
+        if n <= 256 * nlist:
+            return np.arange(n)
+        return np.sort(np.random.default_rng(params.seed).choice(n, 256 * nlist, replace=False))
+
+    @classmethod
+    def train_empty(cls, sample: Any, n: int, params: IndexConfig) -> Any:
+        """An empty faiss index for ``n`` rows, trained on ``sample`` (the rows :meth:`sample_rows`
+        names). Ship it to the workers that fill shards with ``faiss.serialize_index``."""
+        faiss = _faiss()
+        kind, nlist = cls.resolve(n, params)
         if kind == "flat":
-            index = faiss.IndexFlatIP(d)
-        elif kind == "hnsw":
-            index = faiss.IndexHNSWFlat(d, p.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = p.ef_construction
-            index.hnsw.efSearch = p.ef_search
+            return None  # a flat index is its vectors (see merge_shards)
+        x = _check_vectors("sample", sample)
+        if params.normalise:
+            x = _normalised(x)
+        d = x.shape[1]
+        if kind == "hnsw":  # nothing to train
+            index = faiss.IndexHNSWFlat(d, params.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = params.ef_construction
+            index.hnsw.efSearch = params.ef_search
+            return index
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed = params.seed
+        index.train(x)
+        index.nprobe = min(params.nprobe, nlist)
+        return index
+
+    @staticmethod
+    def fill_shard(empty: Any, rows: Any, start: int, params: IndexConfig) -> Any:
+        """A copy of ``empty`` holding ``rows``, the index's rows ``start, start + 1, ...``."""
+        if empty is None:  # flat: nothing to fill (merge_shards takes the vectors)
+            return None
+        faiss = _faiss()
+        x = _check_vectors("rows", rows)
+        if params.normalise:
+            x = _normalised(x)
+        shard = faiss.clone_index(empty)
+        if isinstance(shard, faiss.IndexIVF):
+            shard.add_with_ids(x, np.arange(start, start + x.shape[0], dtype=np.int64))
+        elif start == 0:
+            shard.add(x)
         else:
-            # Default: the power of two nearest 4 * sqrt(n) (4096 lists for 1M rows), at least 39
-            # training points per list.
-            nlist = p.nlist or max(1, min(n // 39, 2 ** round(math.log2(4 * math.sqrt(n)))))
-            quantizer = faiss.IndexFlatIP(d)
-            index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
-            rng = np.random.default_rng(p.seed)
-            sample = stored if n <= 256 * nlist else stored[np.sort(rng.choice(n, 256 * nlist, replace=False))]
-            index.cp.seed = p.seed
-            index.train(sample)
-            index.nprobe = min(p.nprobe, nlist)
-        index.add(stored)
-        return cls(index, stored, p, kind)
+            raise InvalidParameterError("HNSW indexes are built in one piece; use kind 'ivf' to build in shards")
+        return shard
+
+    @classmethod
+    def merge_shards(cls, shards: list[Any], vectors: Any, params: IndexConfig) -> AnnIndex:
+        """The index over ``vectors`` from its shards in row order: IVF shards' inverted lists are
+        appended in order (faiss ``merge_from``), giving the lists, and so the search results, a
+        one-shot build gives."""
+        x = _check_vectors("vectors", vectors)
+        stored = _normalised(x) if params.normalise else x
+        kind, _ = cls.resolve(x.shape[0], params)
+        if kind == "flat":
+            index = _faiss().IndexFlatIP(stored.shape[1])
+            index.add(stored)
+            return cls(index, stored, params, kind)
+        if kind == "hnsw" and len(shards) != 1:
+            raise InvalidParameterError("HNSW indexes are built in one piece; use kind 'ivf' to build in shards")
+        index = shards[0]
+        for shard in shards[1:]:
+            index.merge_from(shard, 0)
+        if index.ntotal != stored.shape[0]:
+            raise InvalidParameterError(f"the shards hold {index.ntotal} rows; vectors has {stored.shape[0]}")
+        return cls(index, stored, params, kind)
 
     def _search_params(self) -> Any:
         # Per-call parameters, so indexes sharing one faiss object never race on its settings.

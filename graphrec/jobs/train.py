@@ -2,7 +2,9 @@
 
 Input: a graph directory (:meth:`graphrec.graph.HeteroGraph.save`), optionally note text vectors
 (``text``: an ``.npy`` of shape ``(n_notes, d)`` in the graph's note order). Output, written
-atomically by one process: ``out/embeddings.npz`` (``user``, ``note``, ``tag``),
+atomically by one process: ``out/embeddings.npz`` (``user``, ``note``, ``tag``; computed in
+node-row partitions, each worker its own, in bounded memory: :mod:`graphrec.model.gnn.export`,
+and streamed into the archive),
 ``out/encoder.npz`` (the side-info encoder, when the graph has side-info) and
 ``out/training.json`` (the training log and how it ran).
 
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -120,7 +123,10 @@ def worker(spec: dict[str, Any]) -> dict[str, Any] | None:
         text = _text(cfg, graph.num_nodes("note"))
         cfg.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        model = GNNRecommender(gnn, checkpoint_dir=cfg.checkpoint_dir, show_progress=False if rank else None)
+        export = cfg.checkpoint_dir / "export"
+        model = GNNRecommender(
+            gnn, checkpoint_dir=cfg.checkpoint_dir, export_dir=export, show_progress=False if rank else None
+        )
         model.fit(graph, side_info_from_graph(graph, text=text))
         if rank != 0:
             return None
@@ -140,6 +146,8 @@ def worker(spec: dict[str, Any]) -> dict[str, Any] | None:
             if model.encodes_new_notes_:
                 model.note_encoder().save(tmp / "encoder.npz")
             (tmp / "training.json").write_text(json.dumps({"report": report, "log": log}, indent=2))
+        del model  # its embeddings are memory maps of the export's files
+        shutil.rmtree(export, ignore_errors=True)
         return report
     finally:
         if joined:

@@ -108,3 +108,46 @@ def test_tuned_shares_the_build_and_changes_only_search():
     assert narrow_recall < 1.0
     with pytest.raises(InvalidParameterError, match="`nprobe` must be an int >= 1"):
         ivf.tuned(nprobe=0)
+
+
+@pytest.mark.parametrize("normalise", [False, True])
+def test_ivf_built_in_shards_searches_like_the_one_shot_build(normalise):
+    """Trained on the sampled rows, filled in three shards by 'other workers' (each gets the empty
+    index as bytes and sends its shard back as bytes), merged: the same results as build()."""
+    import faiss
+
+    rng = np.random.default_rng(3)
+    x = (rng.normal(size=(6000, 16)) + 3 * rng.normal(size=(40, 16))[rng.integers(0, 40, 6000)]).astype(np.float32)
+    params = IndexConfig(kind="ivf", nlist=16, nprobe=4, normalise=normalise)
+    one = AnnIndex.build(x, params)
+    rows = AnnIndex.sample_rows(len(x), params)
+    assert rows.size == 256 * 16 and np.all(np.diff(rows) > 0)
+    empty = faiss.serialize_index(AnnIndex.train_empty(x[rows], len(x), params))
+    bounds = [0, 1500, 1501, 6000]
+    shards = [
+        faiss.serialize_index(AnnIndex.fill_shard(faiss.deserialize_index(empty), x[a:b], a, params))
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+    merged = AnnIndex.merge_shards([faiss.deserialize_index(s) for s in shards], x, params)
+    q = rng.normal(size=(200, 16)).astype(np.float32)
+    for a, b in zip(one.search(q, 25), merged.search(q, 25), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_sharded_build_other_kinds():
+    x = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
+    flat = IndexConfig(kind="flat")
+    assert AnnIndex.sample_rows(300, flat).size == 0 and AnnIndex.train_empty(x[:0], 300, flat) is None
+    merged = AnnIndex.merge_shards([None, None], x, flat)
+    np.testing.assert_array_equal(merged.search(x[:5], 3)[0], AnnIndex.build(x, flat).search(x[:5], 3)[0])
+    hnsw = IndexConfig(kind="hnsw")
+    empty = AnnIndex.train_empty(x[:0], 300, hnsw)
+    with pytest.raises(InvalidParameterError, match="HNSW indexes are built in one piece"):
+        AnnIndex.fill_shard(empty, x[100:], 100, hnsw)
+    shard = AnnIndex.fill_shard(empty, x[:100], 0, hnsw)
+    with pytest.raises(InvalidParameterError, match="HNSW indexes are built in one piece"):
+        AnnIndex.merge_shards([shard, shard], x[:200], hnsw)
+    ivf = IndexConfig(kind="ivf", nlist=4)
+    part = AnnIndex.fill_shard(AnnIndex.train_empty(x, 300, ivf), x[:100], 0, ivf)
+    with pytest.raises(InvalidParameterError, match="the shards hold 100 rows; vectors has 300"):
+        AnnIndex.merge_shards([part], x, ivf)

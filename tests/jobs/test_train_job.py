@@ -60,6 +60,8 @@ def test_two_torchrun_workers_equal_two_local_shards_and_match_one_process(graph
     assert report["workers"] == 2 and report["engine"] == "torchrun" and report["epochs_run"] == 3
     _assert_same_as(reference, tmp_path / "out")
     assert (tmp_path / "out" / "encoder.npz").is_file()
+    # the partitioned export's working files are gone once the archive is written
+    assert not (tmp_path / "out.checkpoints" / "export").exists()
     one = run(_config(graph_dir, tmp_path / "one"))
     assert one["workers"] == 1
     # Quality within noise of one process on the whole batch (in-batch negatives differ).

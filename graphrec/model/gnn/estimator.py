@@ -52,6 +52,7 @@ class GNNRecommender(EmbeddingRecommender):
         config: GNNConfig | None = None,
         *,
         checkpoint_dir: str | Path | None = None,
+        export_dir: str | Path | None = None,
         show_progress: bool | None = None,
         **overrides: Any,
     ) -> None:
@@ -61,6 +62,9 @@ class GNNRecommender(EmbeddingRecommender):
             raise InvalidParameterError(f"unknown GNN option(s): {sorted(unknown)}")
         self.config = GNNConfig(**{**asdict(base), **overrides})
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        #: Where ``fit`` computes the final embeddings in bounded memory (:mod:`.export`); the
+        #: ``*_embeddings_`` attributes are then read-only memory maps of its ``.npy`` files.
+        self.export_dir = Path(export_dir) if export_dir is not None else None
         self.show_progress = show_progress
 
     def fit(
@@ -125,10 +129,14 @@ class GNNRecommender(EmbeddingRecommender):
             log.train_seconds += again.train_seconds
         self.log_ = log
         self.trainer_ = trainer
-        users, notes, tags = trainer.embed()
-        self.user_embeddings_ = users.cpu().numpy()
-        self.note_embeddings_ = notes.cpu().numpy()
-        self.tag_embeddings_ = tags.cpu().numpy() if trainer.n_tags else None
+        if self.export_dir is not None:
+            paths = trainer.export(self.export_dir)
+            users, notes, tags = (np.load(paths[k], mmap_mode="r") for k in ("user", "note", "tag"))
+        else:
+            users, notes, tags = (t.cpu().numpy() for t in trainer.embed())
+        self.user_embeddings_ = users
+        self.note_embeddings_ = notes
+        self.tag_embeddings_ = tags if trainer.n_tags else None
         self.encodes_new_notes_ = trainer.encoder is not None
         return self
 

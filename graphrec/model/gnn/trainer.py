@@ -39,6 +39,7 @@ from graphrec.graph.side_info import SideInfo
 from graphrec.model.gnn import checkpoint as ck
 from graphrec.model.gnn.collective import Collective
 from graphrec.model.gnn.config import GNNConfig
+from graphrec.model.gnn.export import export_propagation
 from graphrec.model.gnn.losses import bpr, candidate_bias, ccl, sampled_softmax
 from graphrec.model.gnn.modules import NoteSide, SideInfoEncoder
 from graphrec.model.gnn.optim import ParamAdam, RowAdam
@@ -198,6 +199,23 @@ class Trainer:
             out = F.normalize(out, dim=1)
         o = self.offsets
         return out[: o["note"]], out[o["note"] : o["tag"]], out[o["tag"] : o["end"]]
+
+    @torch.no_grad()
+    def export(self, directory: Path, *, buffer_mb: float = 256) -> dict[str, Path]:
+        """The same embeddings as :meth:`embed`, computed in node-row partitions into
+        ``directory/{user,note,tag}.npy`` in bounded memory (:mod:`.export`)."""
+        x = self.layer0().detach().cpu().numpy()
+        s = self.sampler  # its CSR arrays are A's
+        return export_propagation(
+            x,
+            (s.indptr, s.indices, s.data),
+            self.config.layers,
+            directory,
+            offsets=self.offsets,
+            collective=self.collective,
+            normalise=self.config.similarity == "cosine",
+            buffer_mb=buffer_mb,
+        )
 
     @torch.no_grad()
     def embed_side(self, side: NoteSide) -> torch.Tensor:
