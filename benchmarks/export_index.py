@@ -27,6 +27,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import tempfile
 import time
@@ -60,8 +61,10 @@ def _export(n_engagements: int, buffer_mb: float, tmp: Path) -> tuple[dict[str, 
     parts: dict[str, Any] = {}
     with measure(parts):
         paths = trainer.export(tmp / "export", buffer_mb=buffer_mb)
-    diff = max(float(np.abs(np.load(paths[k], mmap_mode="r") - v).max()) for k, v in zip(
-        ("user", "note", "tag"), (users, notes, tags), strict=True))
+    diff = max(
+        float(np.abs(np.load(paths[k], mmap_mode="r") - v).max())
+        for k, v in zip(("user", "note", "tag"), (users, notes, tags), strict=True)
+    )
     row.update(
         embed_seconds=one["seconds"],
         embed_peak_extra_mb=one["peak_extra_mb"],
@@ -89,7 +92,7 @@ def _index(users: np.ndarray, shards: int) -> dict[str, Any]:
     bounds = np.linspace(0, n, shards + 1).astype(int)
     filled = [
         faiss.serialize_index(AnnIndex.fill_shard(faiss.deserialize_index(empty), users[a:b], int(a), params))
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        for a, b in itertools.pairwise(bounds)
     ]
     merged = AnnIndex.merge_shards([faiss.deserialize_index(f) for f in filled], users, params)
     sharded_s = time.perf_counter() - t
@@ -124,7 +127,16 @@ def main() -> None:
         print(f"{n}: {row} {indexes[-1]}", flush=True)
     print(
         format_table(
-            ["engagements", "nodes", "N x d table MB", "one piece s", "one piece +MB", "partitioned s", "partitioned +MB", "max |diff|"],
+            [
+                "engagements",
+                "nodes",
+                "N x d table MB",
+                "one piece s",
+                "one piece +MB",
+                "partitioned s",
+                "partitioned +MB",
+                "max |diff|",
+            ],
             [
                 [
                     f"{r['engagements']:,}",

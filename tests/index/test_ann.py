@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -126,7 +128,7 @@ def test_ivf_built_in_shards_searches_like_the_one_shot_build(normalise):
     bounds = [0, 1500, 1501, 6000]
     shards = [
         faiss.serialize_index(AnnIndex.fill_shard(faiss.deserialize_index(empty), x[a:b], a, params))
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        for a, b in itertools.pairwise(bounds)
     ]
     merged = AnnIndex.merge_shards([faiss.deserialize_index(s) for s in shards], x, params)
     q = rng.normal(size=(200, 16)).astype(np.float32)

@@ -272,14 +272,14 @@ def export_propagation(
         ranges["tag"] = (offsets["tag"], offsets["end"])
         for name, (lo, hi) in ranges.items():
             np.lib.format.open_memmap(paths[name], mode="w+", dtype=np.float32, shape=(hi - lo, dim)).flush()
-            dest = _Mapped(paths[name], writable=True)
+            final = _Mapped(paths[name], writable=True)
             at = 0
             for block in total.blocks(lo, hi, max_rows):
-                dest.array[at : at + block.shape[0]] = block
-                dest.release(at, at + block.shape[0])
+                final.array[at : at + block.shape[0]] = block
+                final.release(at, at + block.shape[0])
                 at += block.shape[0]
-            dest.flush()
-            del dest
+            final.flush()
+            del final
         total.close()
         for r in range(comm.shards):
             total.remove(r)
