@@ -106,6 +106,23 @@ def test_row_adam_torch_path_equals_the_fused_kernel():
     torch.testing.assert_close(fused, strided, rtol=1e-5, atol=1e-6)
 
 
+def test_row_adam_step_summed_equals_summing_repeats_first():
+    """Rows repeated across shards: the fused marker kernel against a plain dict of sums."""
+    rng = np.random.default_rng(5)
+    start = torch.tensor(rng.normal(size=(8, 3)), dtype=torch.float32)
+    fused, ref = start.clone(), start.clone()
+    a, b = RowAdam(fused, lr=0.05), RowAdam(ref, lr=0.05)
+    for rows in ([1, 4, 1, 7, 4, 4], [0], [6, 6], [2, 3, 5, 2]):
+        g = torch.tensor(rng.normal(size=(len(rows), 3)), dtype=torch.float32)
+        a.step_summed(torch.tensor(rows), g)
+        sums: dict[int, torch.Tensor] = {}
+        for r, gr in zip(rows, g, strict=True):
+            sums[r] = sums[r] + gr if r in sums else gr.clone()
+        b.step(torch.tensor(list(sums)), torch.stack(list(sums.values())))
+        assert (a._mark == -1).all()  # the marker is left clean for the next step
+    torch.testing.assert_close(fused, ref, rtol=0, atol=0)
+
+
 def test_param_adam_equals_torch_adam():
     rng = np.random.default_rng(3)
     a = torch.nn.Parameter(torch.tensor(rng.normal(size=(4, 2)), dtype=torch.float32))

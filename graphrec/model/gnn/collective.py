@@ -17,7 +17,11 @@ contributes nothing but still takes part in the collectives.
   all-reduce does not fit it: each rank all-gathers the ``(row ids, row gradients)`` it touched
   (one packed tensor, padded to the largest), every rank sums them in rank order into the union of rows, and applies
   the same row-wise Adam step, so the tables stay identical without ever being broadcast. The
-  side-info encoder's dense gradients are all-reduced (sum), as DDP does.
+  side-info encoder's dense gradients are all-reduced (sum), as DDP does. The row gradients
+  travel in bfloat16 by default (``GNNConfig.grad_wire``; the idea of PyTorch's
+  ``bf16_compress_hook``), which halves the bytes of the one collective that grows with the
+  batch; :class:`LocalShards` gets each shard's gradients rounded the same way, so the two stay
+  equal to the bit.
 
 Full propagations (the history refreshes and the exact embeddings for validation) are split by
 node rows: each rank multiplies its contiguous block of rows of ``A`` and the blocks are
@@ -56,10 +60,11 @@ class Collective:
     def combine_rows(
         self, rows: list[torch.Tensor], grads: list[torch.Tensor], loss: float, dim: int
     ) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """All shards' touched rows and row gradients (in shard order) and the summed loss."""
+        """All shards' touched rows and row gradients (in shard order, as float32) and the summed
+        loss. ``grads`` come in their wire precision (``GNNConfig.grad_wire``)."""
         if not rows:
             return torch.empty(0, dtype=torch.long), torch.empty(0, dim), loss
-        return torch.cat(rows), torch.cat(grads), loss
+        return torch.cat(rows), torch.cat(grads).float(), loss
 
     def sum_grads(self, params: Sequence[torch.Tensor]) -> None:
         """Sum dense gradients over the shards (in place); one process already has the sum."""
@@ -111,15 +116,21 @@ class ProcessGroup(Collective):
         self, rows: list[torch.Tensor], grads: list[torch.Tensor], loss: float, dim: int
     ) -> tuple[torch.Tensor, torch.Tensor, float]:
         dist = self._dist
-        mine_rows, mine_grads, _ = super().combine_rows(rows, grads, loss, dim)
-        # One all-gather of [row id bit-cast to float32 | gradient] per rank (ids < 2**31; exact).
-        packed = torch.cat([mine_rows.to(torch.int32).view(torch.float32)[:, None], mine_grads.float()], dim=1)
+        wire = grads[0].dtype if grads else torch.float32
+        mine_rows = torch.cat(rows) if rows else torch.empty(0, dtype=torch.long)
+        mine_grads = torch.cat(grads) if grads else torch.empty(0, dim, dtype=wire)
+        # One all-gather of [row id's int32 bits | gradient] per rank, in the wire precision (the
+        # id takes 4 bytes' worth of columns; ids < 2**31, carried bit-exact).
+        id_cols = 4 // mine_grads.element_size()
+        ids = mine_rows.to(torch.int32).view(wire).reshape(-1, id_cols)
+        packed = torch.cat([ids, mine_grads], dim=1)
         head = torch.tensor([float(packed.shape[0]), loss], dtype=torch.float64)
         heads = [torch.empty(2, dtype=torch.float64) for _ in range(self.shards)]
         dist.all_gather(heads, head)
         every = self._gather_rows(packed, [int(h[0]) for h in heads])
         total = float(sum(float(h[1]) for h in heads))
-        return every[:, 0].contiguous().view(torch.int32).long(), every[:, 1:].contiguous(), total
+        all_rows = every[:, :id_cols].contiguous().view(torch.int32).reshape(-1).long()
+        return all_rows, every[:, id_cols:].float(), total
 
     def sum_grads(self, params: Sequence[torch.Tensor]) -> None:
         if not params:

@@ -30,7 +30,8 @@ class GNNConfig:
     ``lr_decays`` (on a plateau the learning rate is multiplied by ``lr_decay``, at most
     ``lr_decays`` times, before training stops), ``time_budget`` (seconds: no epoch starts after
     it is spent; ``None`` = no limit; a refit then replays the epochs that fitted), ``refit``.
-    ``seed``, ``device``.
+    ``seed``, ``device``. Data-parallel: ``grad_wire`` (``"bfloat16"`` or ``"float32"``), the
+    precision each shard's table gradients travel in (:mod:`.collective`); one process ignores it.
     """
 
     dim: int = 64
@@ -64,6 +65,7 @@ class GNNConfig:
     time_budget: float | None = None
     seed: int = 0
     device: str = "auto"
+    grad_wire: str = "bfloat16"
 
     def __post_init__(self) -> None:
         """Check every field; raise :class:`InvalidParameterError` naming the first bad one."""
@@ -100,5 +102,6 @@ class GNNConfig:
             check_float("time_budget", self.time_budget, minimum=0.0, exclusive_minimum=True)
         check_int("seed", self.seed, minimum=0)
         check_choice("device", self.device, ("auto", "cpu", "cuda"))
+        check_choice("grad_wire", self.grad_wire, ("bfloat16", "float32"))
         if not isinstance(self.logq, bool) or not isinstance(self.refit, bool):
             raise InvalidParameterError("`logq` and `refit` must be True or False")

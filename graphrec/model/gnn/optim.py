@@ -40,6 +40,30 @@ def _row_adam(
             w[r, j] -= lr * (mj / c1) / (np.sqrt(vj / c2) + eps)
 
 
+@numba.njit(cache=True)
+def _sum_rows(
+    rows: np.ndarray, g: np.ndarray, mark: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - numba
+    uniq = np.empty(rows.size, np.int64)
+    out = np.empty((rows.size, g.shape[1]), np.float32)
+    n = 0
+    for k in range(rows.size):
+        r = rows[k]
+        s = mark[r]
+        if s < 0:
+            mark[r] = n
+            uniq[n] = r
+            for j in range(g.shape[1]):
+                out[n, j] = g[k, j]
+            n += 1
+        else:
+            for j in range(g.shape[1]):
+                out[s, j] += g[k, j]
+    for k in range(n):
+        mark[uniq[k]] = -1
+    return uniq[:n], out[:n]
+
+
 class RowAdam:
     """Adam on selected rows of ``table`` (updated in place)."""
 
@@ -53,6 +77,7 @@ class RowAdam:
         self.m = torch.zeros_like(table)
         self.v = torch.zeros_like(table)
         self.steps = 0
+        self._mark: np.ndarray | None = None  # step_summed's row -> slot marker (all -1 between calls)
 
     @torch.no_grad()
     def step(self, rows: torch.Tensor, grad: torch.Tensor) -> None:
@@ -81,6 +106,19 @@ class RowAdam:
         self.m[rows] = m
         self.v[rows] = v
         self.table[rows] -= self.lr * (m / c1) / ((v / c2).sqrt_() + self.eps)
+
+    @torch.no_grad()
+    def step_summed(self, rows: torch.Tensor, grad: torch.Tensor) -> None:
+        """:meth:`step` for ``rows`` that may repeat: each distinct row gets the sum of its
+        gradients (in order of appearance), in one pass with a reusable marker array."""
+        if self.table.device.type == "cpu":
+            if self._mark is None:
+                self._mark = np.full(self.table.shape[0], -1, dtype=np.int64)
+            union, summed = _sum_rows(rows.numpy(), grad.contiguous().numpy(), self._mark)
+            self.step(torch.from_numpy(union), torch.from_numpy(summed))
+            return
+        union, where = torch.unique(rows, return_inverse=True)
+        self.step(union, torch.zeros(union.numel(), grad.shape[1], device=grad.device).index_add_(0, where, grad))
 
     def state(self) -> dict[str, torch.Tensor]:
         return {"m": self.m, "v": self.v, "steps": torch.tensor(self.steps)}

@@ -242,6 +242,7 @@ class Trainer:
                 self.encoder_optim.step()
             return float(loss.detach())
         step_seed = int(rng.integers(2**62))
+        wire = torch.bfloat16 if self.config.grad_wire == "bfloat16" else torch.float32
         bounds = np.linspace(0, row_user.size, comm.shards + 1).astype(np.int64)
         if self.encoder_optim is not None:
             self.encoder_optim.zero_grad()
@@ -259,14 +260,12 @@ class Trainer:
             (loss * share).backward()
             assert x_all.grad is not None
             rows_parts.append(rows)
-            grad_parts.append(x_all.grad)
+            grad_parts.append(x_all.grad.to(wire))  # the precision the shards' gradients travel in
             total += share * float(loss.detach())
         rows, grads, total = comm.combine_rows(rows_parts, grad_parts, total, self.config.dim)
         if self.encoder_optim is not None:
             comm.sum_grads(self.encoder_optim.params)
-        union, where = torch.unique(rows, return_inverse=True)
-        summed = torch.zeros(union.numel(), self.config.dim, device=grads.device).index_add_(0, where, grads)
-        self.optim.step(union, summed)
+        self.optim.step_summed(rows, grads)
         if self.encoder_optim is not None:
             self.encoder_optim.step()
         return total
