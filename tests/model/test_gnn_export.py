@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -103,3 +105,54 @@ def test_hub_rows_are_split_into_pieces(tmp_path):
     paths = export_propagation(x, _csr(a), 2, tmp_path, offsets=off, collective=LocalShards(2), buffer_mb=6 / 1024)
     got = np.vstack([np.load(paths["user"]), np.load(paths["note"])])
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def _two_rank_worker(rank: int, port: int, tmp: str) -> None:
+    """One rank of a 2-process gloo group: an export into a user's directory, then a row
+    exchange in which rank 1 drew no rows. Writes what it saw to ``tmp/rank{rank}.txt``."""
+    import torch.distributed as dist
+
+    from graphrec.model.gnn.collective import ProcessGroup
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    seen = []
+    try:
+        w = sp.csr_matrix(np.eye(4, dtype=np.float32))
+        off = {"user": 0, "note": 2, "tag": 4, "end": 4}
+        comm = ProcessGroup()
+        try:
+            export_propagation(np.ones((4, 2), np.float32), _csr(w), 1, Path(tmp) / "mine", offsets=off, collective=comm)
+        except InvalidParameterError as exc:
+            seen.append(f"refused: {exc}")
+        rows = [torch.tensor([3, 7])] if rank == 0 else []
+        grads = [torch.ones(2, 4, dtype=torch.bfloat16)] if rank == 0 else []
+        all_rows, all_grads, loss = comm.combine_rows(rows, grads, 1.0, 4, torch.bfloat16)
+        seen.append(f"rows {all_rows.tolist()} grads {tuple(all_grads.shape)} {all_grads.dtype} loss {loss}")
+    finally:
+        dist.destroy_process_group()
+        (Path(tmp) / f"rank{rank}.txt").write_text("\n".join(seen))
+
+
+def test_process_group_refuses_on_every_rank_and_carries_empty_ranks(tmp_path):
+    """Under a real 2-rank group a refused export directory fails on both ranks (none waits at a
+    barrier), and a rank without rows still takes part in the bfloat16 row exchange."""
+    import multiprocessing
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep.txt").write_text("user data")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_two_rank_worker, args=(r, port, str(tmp_path))) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0, "a rank hung or failed"
+    for r in range(2):
+        lines = (tmp_path / f"rank{r}.txt").read_text().splitlines()
+        assert lines[0].startswith("refused:") and "not empty" in lines[0]
+        assert lines[1] == "rows [3, 7] grads (2, 4) torch.float32 loss 2.0"
+    assert (tmp_path / "mine" / "keep.txt").read_text() == "user data"

@@ -58,13 +58,22 @@ class Collective:
         return range(self.shards)
 
     def combine_rows(
-        self, rows: list[torch.Tensor], grads: list[torch.Tensor], loss: float, dim: int
+        self, rows: list[torch.Tensor], grads: list[torch.Tensor], loss: float, dim: int, wire: torch.dtype
     ) -> tuple[torch.Tensor, torch.Tensor, float]:
         """All shards' touched rows and row gradients (in shard order, as float32) and the summed
-        loss. ``grads`` come in their wire precision (``GNNConfig.grad_wire``)."""
+        loss. ``grads`` come in their wire precision ``wire`` (``GNNConfig.grad_wire``)."""
+        mine_rows, mine_grads = self._concat(rows, grads, dim, wire)
+        return mine_rows, mine_grads.float(), loss
+
+    @staticmethod
+    def _concat(
+        rows: list[torch.Tensor], grads: list[torch.Tensor], dim: int, wire: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """This process's shards' rows and gradients in one tensor each (gradients in ``wire``),
+        empty ones when it drew no rows (a rank still sends its empty part to the others)."""
         if not rows:
-            return torch.empty(0, dtype=torch.long), torch.empty(0, dim), loss
-        return torch.cat(rows), torch.cat(grads).float(), loss
+            return torch.empty(0, dtype=torch.long), torch.empty(0, dim, dtype=wire)
+        return torch.cat(rows), torch.cat(grads)
 
     def sum_grads(self, params: Sequence[torch.Tensor]) -> None:
         """Sum dense gradients over the shards (in place); one process already has the sum."""
@@ -113,12 +122,10 @@ class ProcessGroup(Collective):
         return [self.rank]
 
     def combine_rows(
-        self, rows: list[torch.Tensor], grads: list[torch.Tensor], loss: float, dim: int
+        self, rows: list[torch.Tensor], grads: list[torch.Tensor], loss: float, dim: int, wire: torch.dtype
     ) -> tuple[torch.Tensor, torch.Tensor, float]:
         dist = self._dist
-        wire = grads[0].dtype if grads else torch.float32
-        mine_rows = torch.cat(rows) if rows else torch.empty(0, dtype=torch.long)
-        mine_grads = torch.cat(grads) if grads else torch.empty(0, dim, dtype=wire)
+        mine_rows, mine_grads = self._concat(rows, grads, dim, wire)
         # One all-gather of [row id's int32 bits | gradient] per rank, in the wire precision (the
         # id takes 4 bytes' worth of columns; ids < 2**31, carried bit-exact).
         id_cols = 4 // mine_grads.element_size()

@@ -205,12 +205,16 @@ def export_propagation(
     if indptr.size != n + 1:
         raise InvalidParameterError(f"adj has {indptr.size - 1} rows; x has {n}")
     out = Path(directory)
+    # Every rank looks before the writer touches anything, and all agree (the all-reduce is also
+    # the barrier), so a refused directory fails on every rank instead of leaving the others
+    # waiting at a barrier the writer never reaches.
+    foreign = out.exists() and any(out.iterdir()) and not (out / _MARKER).exists()
+    if comm.weighted_mean(float(foreign), 1.0) > 0:
+        raise InvalidParameterError(f"{out} is not empty and not an earlier export; choose an empty directory")
     if comm.is_writer:
-        if out.exists() and any(out.iterdir()):
-            if not (out / _MARKER).exists():
-                raise InvalidParameterError(f"{out} is not empty and not an earlier export; choose an empty directory")
+        if out.exists():
             shutil.rmtree(out)
-        out.mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=True)
         (out / _MARKER).touch()
     comm.barrier()
     budget = int(buffer_mb * 2**20)

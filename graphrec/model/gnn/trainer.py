@@ -262,7 +262,7 @@ class Trainer:
             rows_parts.append(rows)
             grad_parts.append(x_all.grad.to(wire))  # the precision the shards' gradients travel in
             total += share * float(loss.detach())
-        rows, grads, total = comm.combine_rows(rows_parts, grad_parts, total, self.config.dim)
+        rows, grads, total = comm.combine_rows(rows_parts, grad_parts, total, self.config.dim, wire)
         if self.encoder_optim is not None:
             comm.sum_grads(self.encoder_optim.params)
         self.optim.step_summed(rows, grads)
