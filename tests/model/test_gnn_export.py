@@ -121,7 +121,9 @@ def _two_rank_worker(rank: int, port: int, tmp: str) -> None:
         off = {"user": 0, "note": 2, "tag": 4, "end": 4}
         comm = ProcessGroup()
         try:
-            export_propagation(np.ones((4, 2), np.float32), _csr(w), 1, Path(tmp) / "mine", offsets=off, collective=comm)
+            export_propagation(
+                np.ones((4, 2), np.float32), _csr(w), 1, Path(tmp) / "mine", offsets=off, collective=comm
+            )
         except InvalidParameterError as exc:
             seen.append(f"refused: {exc}")
         rows = [torch.tensor([3, 7])] if rank == 0 else []
