@@ -19,7 +19,7 @@ steps in an epoch (every step does the same work, so this is what a whole epoch 
 Usage::
 
     python benchmarks/gnn_scaling.py --out benchmarks/results/gnn_scaling.json [--sizes 1000000 4000000 16000000]
-        [--full-sizes 1000000 4000000] [--epochs 2] [--threads 2]
+        [--full-sizes 1000000 4000000] [--epochs 2] [--threads 2] [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import measure, scaling_graph, set_threads, write_json
+from _measure import add_config_option, config_overrides, measure, scaling_graph, set_threads, write_json
 
 from graphrec._table import format_table
 
@@ -47,7 +47,9 @@ def _data(n_engagements: int) -> Any:
     return graph, graph.relation(ENGAGES)
 
 
-def _one(mode: str, n_engagements: int, epochs: int, full_steps: int, threads: int) -> dict[str, Any]:
+def _one(
+    mode: str, n_engagements: int, epochs: int, full_steps: int, threads: int, overrides: dict[str, Any]
+) -> dict[str, Any]:
     """Run in a child process: one size, one trainer; returns what it measured."""
     import torch
 
@@ -72,7 +74,8 @@ def _one(mode: str, n_engagements: int, epochs: int, full_steps: int, threads: i
         from graphrec.model.gnn.trainer import Trainer
 
         with measure(phase):
-            trainer = Trainer(GNNConfig(valid_fraction=0.0, device="cpu"), graph, engages, None, torch.device("cpu"))
+            config = GNNConfig(**{"valid_fraction": 0.0, "device": "cpu", **overrides})
+            trainer = Trainer(config, graph, engages, None, torch.device("cpu"))
             times = []
             for epoch in range(epochs):
                 t = time.perf_counter()
@@ -99,6 +102,7 @@ def _spawn(mode: str, size: int, args: argparse.Namespace) -> dict[str, Any]:
         str(args.epochs),
         str(args.full_steps),
         str(args.threads),
+        json.dumps(config_overrides(args.set, ("device",))),
     ]
     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -115,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--child":
         mode, size, epochs, full_steps, threads = argv[1], *map(int, argv[2:6])
-        print(json.dumps(_one(mode, size, epochs, full_steps, threads)))
+        print(json.dumps(_one(mode, size, epochs, full_steps, threads, json.loads(argv[6]))))
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 4_000_000, 16_000_000])
@@ -124,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--full-steps", type=int, default=8, help="steps timed per size (full-graph peer)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, required=True)
+    add_config_option(ap)
     args = ap.parse_args(argv)
-    _one("ours", 20_000, 1, 1, args.threads)  # compile the numba kernels into their cache first
+    _one("ours", 20_000, 1, 1, args.threads, {})  # compile the numba kernels into their cache first
     ours = [_spawn("ours", s, args) for s in args.sizes]
     full = [_spawn("full", s, args) for s in args.full_sizes]
     result: dict[str, Any] = {

@@ -210,6 +210,23 @@ def _cmd_recall(args: argparse.Namespace) -> int:
     return 0
 
 
+def _text_vectors(path: str | None) -> Any:
+    """``--text-vectors``: a 2-d float ``.npy`` (never unpickled), or None."""
+    import numpy as np
+
+    from graphrec.exceptions import ArtifactError
+
+    if path is None:
+        return None
+    try:
+        vectors = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path}: not a readable .npy array of text vectors ({exc})") from None
+    if vectors.ndim != 2 or not np.issubdtype(vectors.dtype, np.number):
+        raise ArtifactError(f"{path}: text vectors must be a 2-d numeric array; got {vectors.dtype} {vectors.shape}")
+    return vectors
+
+
 def _cmd_coldstart(args: argparse.Namespace) -> int:
     from graphrec._atomic import check_not_overwriting_inputs
     from graphrec._validation import check_int
@@ -220,10 +237,11 @@ def _cmd_coldstart(args: argparse.Namespace) -> int:
     if Path(args.out).is_dir():
         raise InvalidParameterError(f"{args.out}: is a directory; expected a file path (.csv or .parquet)")
     table_format(args.out)
-    check_not_overwriting_inputs([args.out], [args.notes, args.bundle])
+    check_not_overwriting_inputs([args.out], [p for p in (args.notes, args.bundle, args.text_vectors) if p])
+    vectors = _text_vectors(args.text_vectors)
     cold = ColdStart.from_bundle(args.bundle)
     notes = read_notes(args.notes)
-    table = cold.plan(notes, args.budget)
+    table = cold.plan(notes, args.budget, text_vectors=vectors)
     write_table(table, args.out)
     n_fallback = int(table.drop_duplicates("note_id")["fallback"].sum()) if len(table) else 0
     print(f"{args.out}: {len(table)} rows for {len(notes)} note(s), {n_fallback} on the no-side-info fallback")
@@ -238,12 +256,15 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
 
     if not args.interactions and not args.notes:
         raise InvalidParameterError("give --interactions and/or --notes: nothing to refresh")
+    if args.text_vectors and not args.notes:
+        raise InvalidParameterError("--text-vectors belongs to --notes: give the new notes too")
+    vectors = _text_vectors(args.text_vectors)
     out = Path(args.out or args.bundle)
     check_output_directory(out, BUNDLE_KIND)
     engine = RecallEngine.load(args.bundle)
     report = []
     if args.notes:
-        engine = engine.add_notes(read_notes(args.notes))
+        engine = engine.add_notes(read_notes(args.notes), text_vectors=vectors)
         report.append(f"{engine.last_update['notes']:,} new notes ({engine.last_update['fallback']} without side-info)")
     if args.interactions:
         engine = engine.update(read_interactions(args.interactions))
@@ -388,12 +409,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notes", required=True, help="new notes: note_id, author_id, tags, title, text, category")
     p.add_argument("--budget", type=int, required=True, help="users per note")
     p.add_argument("--out", required=True, help="note_id, user_id, score, round, fallback (.csv or .parquet)")
+    p.add_argument(
+        "--text-vectors",
+        help="the new notes' precomputed text vectors, one row per note in file order (.npy, from "
+        "graphrec.graph.note_text_vectors); without it a bundle whose encoder uses text runs the text model",
+    )
     p.set_defaults(func=_cmd_coldstart)
 
     p = sub.add_parser("refresh", help="apply new events and notes to a bundle without retraining (live updates)")
     p.add_argument("--bundle", required=True, help="bundle directory (updated in place unless --out)")
     p.add_argument("--interactions", help="new events (.parquet, .csv, .jsonl)")
     p.add_argument("--notes", help="new notes' side-info (needs a bundle with a note encoder)")
+    p.add_argument(
+        "--text-vectors",
+        help="the new notes' precomputed text vectors, one row per note in file order (.npy, from "
+        "graphrec.graph.note_text_vectors); without it a bundle whose encoder uses text runs the text model",
+    )
     p.add_argument("--out", help="write the refreshed bundle here instead")
     p.set_defaults(func=_cmd_refresh)
 

@@ -18,13 +18,14 @@ def tiny_interactions() -> pd.DataFrame:
     )
 
 
-def write_encoder_bundle(path, graph, interactions, *, swing_top_k=None):
+def write_encoder_bundle(path, graph, interactions, *, swing_top_k=None, text=None):
     """A bundle from a tiny GNN with a note encoder (what cold start needs), for service and
-    reliability tests; returns the id maps."""
+    reliability tests; ``text``: per-note text vectors the encoder also takes. Returns the id maps."""
     from graphrec.graph import side_info_from_graph
     from graphrec.jobs.bundle import bundle_from_model
     from graphrec.model import GNNRecommender
 
-    model = GNNRecommender(dim=8, epochs=1, batch_size=512, show_progress=False).fit(graph, side_info_from_graph(graph))
+    side = side_info_from_graph(graph, text=text)
+    model = GNNRecommender(dim=8, epochs=1, batch_size=512, show_progress=False).fit(graph, side)
     bundle_from_model(graph, model, interactions, path, swing_top_k=swing_top_k)
     return {t: graph.id_map(t) for t in graph.node_types}

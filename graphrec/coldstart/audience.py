@@ -211,26 +211,42 @@ class ColdStart:
     # ---- table API ----------------------------------------------------------------------------
 
     def side_info(
-        self, notes: pd.DataFrame, *, text_cache: str | os.PathLike[str] | None = None
+        self,
+        notes: pd.DataFrame,
+        *,
+        text_cache: str | os.PathLike[str] | None = None,
+        text_vectors: np.ndarray | None = None,
     ) -> tuple[SideInfo, dict[str, int]]:
         """Side-info of a new-notes table (validated by :func:`graphrec.io.validate_notes`).
 
         Text vectors are computed (all-MiniLM-L6-v2, needs ``graphrec[text]``) only when the
-        encoder was trained with text. Returns the side-info and counts of unknown tags/authors.
+        encoder was trained with text and ``text_vectors`` (precomputed, one row per note) are not
+        given. Returns the side-info and counts of unknown tags/authors.
         """
         from graphrec.graph.side_info import side_info_for_encoder
 
         self._check_fitted()
         return side_info_for_encoder(
-            notes, self.encoder_, users=self.user_ids_, tags=self.tag_ids_, text_cache=text_cache
+            notes,
+            self.encoder_,
+            users=self.user_ids_,
+            tags=self.tag_ids_,
+            text_cache=text_cache,
+            text_vectors=text_vectors,
         )
 
     def plan(
-        self, notes: pd.DataFrame, budget: int, *, text_cache: str | os.PathLike[str] | None = None
+        self,
+        notes: pd.DataFrame,
+        budget: int,
+        *,
+        text_cache: str | os.PathLike[str] | None = None,
+        text_vectors: np.ndarray | None = None,
     ) -> pd.DataFrame:
         """Round-1 audience of each new note: rows ``note_id, user_id, score, round, fallback``.
 
-        ``fallback`` is True for notes without usable side-info (see the module docstring).
+        ``fallback`` is True for notes without usable side-info (see the module docstring);
+        ``text_vectors`` as in :meth:`side_info`.
         """
         if "note_id" not in notes.columns:
             raise SchemaError("new notes: missing column 'note_id'")
@@ -245,7 +261,7 @@ class ColdStart:
                     f"new notes: {warm.size} note id(s) are already trained notes ({shown}); cold start plans "
                     f"audiences for new notes only - recall serves trained ones"
                 )
-        side, stats = self.side_info(notes, text_cache=text_cache)
+        side, stats = self.side_info(notes, text_cache=text_cache, text_vectors=text_vectors)
         if stats["unknown_tags"] or stats["unknown_authors"]:
             _log.warning(
                 "new notes: %d unknown tag(s) and %d unknown author(s) ignored",

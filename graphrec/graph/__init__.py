@@ -6,6 +6,7 @@ from graphrec.graph.hetero import GRAPH_FORMAT_VERSION, EdgeType, HeteroGraph
 from graphrec.graph.side_info import (
     SideInfo,
     encode_texts,
+    note_text_vectors,
     note_texts,
     side_info_for_encoder,
     side_info_for_notes,
@@ -25,6 +26,7 @@ __all__ = [
     "build_graph",
     "csr_to_edge_index",
     "encode_texts",
+    "note_text_vectors",
     "note_texts",
     "pair_matrix",
     "recency_matrix",

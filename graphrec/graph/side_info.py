@@ -42,6 +42,7 @@ from graphrec.io.ids import IdMap
 __all__ = [
     "SideInfo",
     "encode_texts",
+    "note_text_vectors",
     "note_texts",
     "side_info_for_encoder",
     "side_info_for_notes",
@@ -235,13 +236,21 @@ def side_info_for_encoder(
     users: IdMap,
     tags: IdMap | None = None,
     text_cache: str | os.PathLike[str] | None = None,
+    text_vectors: np.ndarray | None = None,
 ) -> tuple[SideInfo, dict[str, int]]:
     """Side-info of new notes in the form ``encoder`` (a :class:`NoteEncoder`) takes.
 
     Text vectors (all-MiniLM-L6-v2, needs ``graphrec[text]``) are computed only when the encoder
     was trained with text; unknown tags and authors are dropped and counted (see
     :func:`side_info_for_notes`).
+
+    ``text_vectors`` (``(len(notes), encoder.text_dim)``, row ``i`` for note ``i``) are the text
+    vectors computed elsewhere, e.g. by :func:`note_text_vectors` where the note is posted; then no
+    text model runs here. The text model's forward pass is most of what ingesting a note costs
+    (``freshness.py`` in benchmarks/README.md), so live ingestion takes the vectors precomputed.
     """
+    if text_vectors is not None:
+        return side_info_for_notes(notes, users=users, tags=tags, text=_given_text(text_vectors, len(notes), encoder))
     text = None
     if encoder.text_dim:
         texts = note_texts(notes)
@@ -255,3 +264,34 @@ def side_info_for_encoder(
                 f"text vectors have {text.shape[1]} dims; the bundle's encoder expects {encoder.text_dim}"
             )
     return side_info_for_notes(notes, users=users, tags=tags, text=text)
+
+
+def _given_text(vectors: Any, n: int, encoder: Any) -> np.ndarray:
+    """``vectors`` checked against ``n`` notes and the encoder's text input (one-line errors)."""
+    if not encoder.text_dim:
+        raise InvalidParameterError(
+            "text vectors were given but the bundle's note encoder was trained without text; leave them out"
+        )
+    try:
+        text = np.asarray(vectors, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(f"text vectors: not a numeric array ({exc})") from None
+    if text.shape != (n, encoder.text_dim):
+        raise InvalidParameterError(
+            f"text vectors have shape {text.shape}; expected ({n}, {encoder.text_dim}): one row of "
+            f"{encoder.text_dim} numbers per new note, as note_text_vectors gives"
+        )
+    if not np.isfinite(text).all():
+        bad = int(np.flatnonzero(~np.isfinite(text).all(axis=1))[0])
+        raise InvalidParameterError(f"text vectors: row {bad} holds NaN or infinite values")
+    return text
+
+
+def note_text_vectors(
+    notes: pd.DataFrame, *, cache: str | os.PathLike[str] | None = None, show_progress: bool | None = None
+) -> np.ndarray:
+    """The text vectors the side-info encoder takes for ``notes`` (a note table): all-MiniLM-L6-v2 of
+    :func:`note_texts`, one row per note. Compute them where a note is posted and pass them as
+    ``text_vectors=`` to :meth:`graphrec.recall.RecallEngine.add_notes` (or ``text_vector`` per note
+    over HTTP) so that ingestion runs no text model."""
+    return encode_texts(note_texts(notes), cache=cache, show_progress=show_progress)

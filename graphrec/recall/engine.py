@@ -297,11 +297,15 @@ class RecallEngine:
             config={**b.manifest.get("config", {}), "live_updates": {"users_with_events": len(self.delta)}},
         )
 
-    def add_notes(self, notes: Any) -> RecallEngine:
-        """A new engine in which ``notes`` (a side-info table) are recallable (:mod:`graphrec.recall.live`)."""
+    def add_notes(self, notes: Any, *, text_vectors: Any = None) -> RecallEngine:
+        """A new engine in which ``notes`` (a side-info table) are recallable (:mod:`graphrec.recall.live`).
+
+        ``text_vectors``: the notes' text vectors, precomputed with
+        :func:`graphrec.graph.note_text_vectors` (one row per note, in table order); without them a
+        bundle whose encoder uses text runs the text model here."""
         from graphrec.recall.live import add_notes
 
-        engine, counts = add_notes(self, notes)
+        engine, counts = add_notes(self, notes, text_vectors)
         engine.last_update = counts
         return engine
 

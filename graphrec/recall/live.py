@@ -15,7 +15,8 @@ Design
   fallback rows. Popularity grows by one per new (user, note) pair. Events on unknown notes are
   ignored and counted.
 * **New notes are embedded by the bundle's side-info encoder** (the GNN's inductive encoder: tags,
-  author, text) and join the note id space, the note index, ``similar_notes`` and ``audience`` at
+  author, text; text vectors either computed here or given precomputed as ``text_vectors``, which
+  is how a live service should take them: the text model is most of the cost) and join the note id space, the note index, ``similar_notes`` and ``audience`` at
   once. Note ids are kept sorted (:class:`graphrec.io.IdMap`), so adding notes renumbers note
   indices: every note-indexed structure is permuted (history and note-tag columns, Swing rows and
   columns, popularity, deltas), an O(nnz) vectorised pass, and the note index is rebuilt (a flat
@@ -207,8 +208,11 @@ def _renumbered(
     return engine.derive(bundle, delta)
 
 
-def add_notes(engine: RecallEngine, notes: pd.DataFrame) -> tuple[RecallEngine, dict[str, int]]:
-    """The engine with new ``notes`` (a side-info table) embedded and indexed (see the module docstring)."""
+def add_notes(
+    engine: RecallEngine, notes: pd.DataFrame, text_vectors: np.ndarray | None = None
+) -> tuple[RecallEngine, dict[str, int]]:
+    """The engine with new ``notes`` (a side-info table) embedded and indexed (see the module docstring);
+    ``text_vectors``: their precomputed text vectors (:func:`graphrec.graph.side_info_for_encoder`)."""
     from graphrec.graph.side_info import side_info_for_encoder
     from graphrec.io import validate_notes
 
@@ -225,7 +229,9 @@ def add_notes(engine: RecallEngine, notes: pd.DataFrame) -> tuple[RecallEngine, 
     if known.any():
         shown = ", ".join(map(repr, ids[known][:3].tolist()))
         raise InvalidParameterError(f"new notes: {int(known.sum())} id(s) are already in the engine ({shown})")
-    side, stats = side_info_for_encoder(frame, b.encoder, users=b.ids["user"], tags=b.ids.get("tag"))
+    side, stats = side_info_for_encoder(
+        frame, b.encoder, users=b.ids["user"], tags=b.ids.get("tag"), text_vectors=text_vectors
+    )
     vectors = b.encoder(side)
     try:
         new_ids = IdMap.from_values(b.ids["note"].ids, ids)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import numpy as np
 
-from graphrec.exceptions import GraphRecError, MissingDependencyError
+from graphrec.exceptions import GraphRecError, InvalidParameterError, MissingDependencyError
 from graphrec.io.ids import MAX_ID_LENGTH
 from graphrec.recall import RecallEngine
 from graphrec.recall.engine import MAX_K, RecallResult
@@ -61,6 +61,12 @@ class NewNote(BaseModel):
     title: str = ""
     text: str = ""
     category: str = ""
+    text_vector: list[float] | None = Field(
+        None,
+        max_length=4096,
+        description="the note's precomputed text vector (graphrec.graph.note_text_vectors); give it for "
+        "every note of the request or for none: without it a bundle whose encoder uses text runs the text model",
+    )
 
 
 class ColdStartRequest(BaseModel):
@@ -189,6 +195,30 @@ def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _new_notes(notes: list[NewNote]) -> tuple[Any, np.ndarray | None]:
+    """A validated note table and the stacked text vectors (or None) of a request's new notes."""
+    import pandas as pd
+
+    from graphrec.io import validate_notes
+
+    given = [n.text_vector is not None for n in notes]
+    if any(given) and not all(given):
+        first = next(n.note_id for n, g in zip(notes, given, strict=True) if not g)
+        raise InvalidParameterError(
+            f"notes: give text_vector for every note of the request or for none (note {first!r} has none)"
+        )
+    rows = [
+        {**n.model_dump(exclude={"text_vector"}), "note_id": str(n.note_id), "author_id": _opt_str(n.author_id)}
+        for n in notes
+    ]
+    vectors = [n.text_vector for n in notes] if all(given) else None
+    if vectors is not None and len({len(v) for v in vectors if v is not None}) > 1:
+        raise InvalidParameterError("notes: every text_vector must have the same length")
+    return validate_notes(pd.DataFrame(rows), source="request notes"), None if vectors is None else np.array(
+        vectors, dtype=np.float32
+    )
+
+
 def _rows(res: RecallResult, queries: list[Any], key: str, item: str) -> list[dict[str, Any]]:
     out = []
     for r, q in enumerate(queries):
@@ -260,21 +290,9 @@ def create_app(
 
     @app.post("/coldstart")
     def coldstart(req: ColdStartRequest) -> dict[str, Any]:
-        import pandas as pd
-
-        from graphrec.io import validate_notes
-
         cold = holder.cold_start()
-        rows = [
-            {
-                **n.model_dump(),
-                "note_id": str(n.note_id),
-                "author_id": None if n.author_id is None else str(n.author_id),
-            }
-            for n in req.notes
-        ]
-        notes = validate_notes(pd.DataFrame(rows), source="request notes")
-        table = cold.plan(notes, req.budget)
+        notes, vectors = _new_notes(req.notes)
+        table = cold.plan(notes, req.budget, text_vectors=vectors)
         results = []
         for note in req.notes:
             mine = table[table["note_id"].astype(str) == str(note.note_id)]
@@ -299,10 +317,8 @@ def create_app(
 
     @app.post("/notes")
     def add_notes(req: AddNotesRequest) -> dict[str, Any]:
-        import pandas as pd
-
-        rows = [{**n.model_dump(), "note_id": str(n.note_id), "author_id": _opt_str(n.author_id)} for n in req.notes]
-        return {"applied": holder.apply(lambda e: e.add_notes(pd.DataFrame(rows)))}
+        notes, vectors = _new_notes(req.notes)
+        return {"applied": holder.apply(lambda e: e.add_notes(notes, text_vectors=vectors))}
 
     @app.post("/notes/remove")
     def remove_notes(req: RemoveNotesRequest) -> dict[str, Any]:

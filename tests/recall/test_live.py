@@ -21,6 +21,17 @@ def engine(small_tables, tmp_path_factory):
     return RecallEngine.load(path)
 
 
+@pytest.fixture(scope="module")
+def text_engine(small_tables, tmp_path_factory):
+    """An engine whose note encoder also takes 16-d text vectors (random: no text model needed)."""
+    interactions, notes = small_tables
+    graph = build_graph(interactions, notes)
+    text = np.random.default_rng(0).normal(size=(graph.num_nodes("note"), 16)).astype(np.float32)
+    path = tmp_path_factory.mktemp("live-text") / "bundle"
+    write_encoder_bundle(path, graph, interactions, text=text)
+    return RecallEngine.load(path)
+
+
 def _events(user, notes, start=2_000_000_000):
     return pd.DataFrame(
         {"user_id": user, "note_id": notes, "event_type": "click", "timestamp": np.arange(len(notes)) + start}
@@ -154,3 +165,52 @@ def test_update_recomputes_the_swing_rows_of_touched_notes_exactly(swing_engine)
     np.testing.assert_allclose(got.toarray(), want.toarray(), rtol=1e-6)
     others = np.setdiff1d(np.arange(len(notes)), touched)
     assert (live.bundle.similar[others] != engine.bundle.similar[others]).nnz == 0
+
+
+def test_add_notes_with_precomputed_text_vectors(text_engine, engine, small_tables, tmp_path):
+    from graphrec.cli import main
+    from graphrec.graph.side_info import side_info_for_notes
+
+    _, notes = small_tables
+    new = notes.iloc[:4].assign(note_id=[9_100_001, 9_100_002, 9_100_003, 9_100_004])
+    vectors = np.random.default_rng(1).normal(size=(4, 16)).astype(np.float32)
+    b = text_engine.bundle
+    assert b.encoder.text_dim == 16
+    live = text_engine.add_notes(new, text_vectors=vectors)
+    # Row i of the vectors is note i's text: the encoder's output on exactly that side-info.
+    side, _ = side_info_for_notes(new, users=b.ids["user"], tags=b.ids.get("tag"), text=vectors)
+    rows = live.bundle.ids["note"].index(new["note_id"])
+    np.testing.assert_allclose(live.bundle.embeddings["note"][rows], b.encoder(side), rtol=1e-6)
+    swapped = text_engine.add_notes(new, text_vectors=vectors[::-1])
+    assert not np.allclose(swapped.bundle.embeddings["note"][rows], live.bundle.embeddings["note"][rows])
+    assert not live.similar_notes([9_100_003], k=5).fallback[0]
+    # The same from the shell: a .npy beside the notes file.
+    bundle = tmp_path / "bundle"
+    text_engine.save(bundle)
+    new.assign(tags=new["tags"].map(list)).to_json(tmp_path / "new.jsonl", orient="records", lines=True)
+    np.save(tmp_path / "vectors.npy", vectors)
+    args = ["refresh", "--bundle", str(bundle), "--notes", str(tmp_path / "new.jsonl")]
+    assert main([*args, "--text-vectors", str(tmp_path / "vectors.npy")]) == 0
+    refreshed = RecallEngine.load(bundle)
+    np.testing.assert_allclose(refreshed.bundle.embeddings["note"][rows], live.bundle.embeddings["note"][rows])
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    assert main([*args, "--text-vectors", str(tmp_path / "objects.npy")]) == 2  # never unpickled
+    assert main(["refresh", "--bundle", str(bundle), "--text-vectors", str(tmp_path / "vectors.npy")]) == 2
+
+
+def test_text_vector_errors(text_engine, engine, small_tables):
+    _, notes = small_tables
+    new = notes.iloc[:3].assign(note_id=[9_200_001, 9_200_002, 9_200_003])
+    good = np.zeros((3, 16), np.float32)
+    with pytest.raises(InvalidParameterError, match=r"shape \(2, 16\); expected \(3, 16\)"):
+        text_engine.add_notes(new, text_vectors=good[:2])
+    with pytest.raises(InvalidParameterError, match=r"shape \(3, 8\); expected \(3, 16\)"):
+        text_engine.add_notes(new, text_vectors=good[:, :8])
+    bad = good.copy()
+    bad[2, 5] = np.nan
+    with pytest.raises(InvalidParameterError, match="row 2 holds NaN"):
+        text_engine.add_notes(new, text_vectors=bad)
+    with pytest.raises(InvalidParameterError, match="not a numeric array"):
+        text_engine.add_notes(new, text_vectors=[["a"] * 16] * 3)
+    with pytest.raises(InvalidParameterError, match="trained without text"):
+        engine.add_notes(new, text_vectors=good)

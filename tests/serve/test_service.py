@@ -96,6 +96,14 @@ def test_coldstart_endpoint(service):
     assert r.status_code == 400 and "already trained notes" in r.text
     r = client.post("/coldstart", json={"notes": [{"note_id": "x", "tags": [""]}], "budget": 3})
     assert r.status_code == 422
+    # Precomputed text vectors reach the encoder (this bundle's was trained without text: a clear 400).
+    vec = {"notes": [{"note_id": "fresh-3", "tags": [tag], "text_vector": [0.1] * 8}]}
+    for path, extra in (("/coldstart", {"budget": 3}), ("/notes", {})):
+        r = client.post(path, json={**vec, **extra})
+        assert r.status_code == 400 and "trained without text" in r.text, r.text
+    mixed = {"notes": [*vec["notes"], {"note_id": "fresh-4", "tags": [tag]}]}
+    r = client.post("/notes", json=mixed)
+    assert r.status_code == 400 and "for every note of the request or for none" in r.text
 
 
 def test_live_events_and_notes(service):
