@@ -23,7 +23,9 @@ Endpoints: ``POST /recall`` (users, ``k``, optional request-time ``history``), `
 new notes from their side-info, for bundles with a note encoder; its ColdStart is built on first
 use per bundle version), ``POST /events`` (interactions since the build), ``POST /notes`` and
 ``POST /notes/remove`` (new and deleted notes), ``GET /health``, ``GET /metrics``,
-``POST /admin/reload``.
+``POST /admin/reload``. New notes (``/notes``, ``/coldstart``) may carry their precomputed
+``text_vector`` (all notes of a request or none), so the service never runs the text model on a
+live request (:func:`graphrec.graph.side_info_for_encoder`).
 
 Live updates (:mod:`graphrec.recall.live`) are copy-on-write like reloads: the update builds a new
 engine beside the live one and swaps the reference, writers taking turns under one lock, so reads
