@@ -210,6 +210,15 @@ def _cmd_recall(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_text_vectors_option(p: argparse.ArgumentParser) -> None:
+    """``--text-vectors`` of the commands that take new notes (read by :func:`_text_vectors`)."""
+    p.add_argument(
+        "--text-vectors",
+        help="the new notes' precomputed text vectors, one row per note in file order (.npy, from "
+        "graphrec.graph.note_text_vectors); without it a bundle whose encoder uses text runs the text model",
+    )
+
+
 def _text_vectors(path: str | None) -> Any:
     """``--text-vectors``: a 2-d float ``.npy`` (never unpickled), or None."""
     import numpy as np
@@ -409,22 +418,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notes", required=True, help="new notes: note_id, author_id, tags, title, text, category")
     p.add_argument("--budget", type=int, required=True, help="users per note")
     p.add_argument("--out", required=True, help="note_id, user_id, score, round, fallback (.csv or .parquet)")
-    p.add_argument(
-        "--text-vectors",
-        help="the new notes' precomputed text vectors, one row per note in file order (.npy, from "
-        "graphrec.graph.note_text_vectors); without it a bundle whose encoder uses text runs the text model",
-    )
+    _add_text_vectors_option(p)
     p.set_defaults(func=_cmd_coldstart)
 
     p = sub.add_parser("refresh", help="apply new events and notes to a bundle without retraining (live updates)")
     p.add_argument("--bundle", required=True, help="bundle directory (updated in place unless --out)")
     p.add_argument("--interactions", help="new events (.parquet, .csv, .jsonl)")
     p.add_argument("--notes", help="new notes' side-info (needs a bundle with a note encoder)")
-    p.add_argument(
-        "--text-vectors",
-        help="the new notes' precomputed text vectors, one row per note in file order (.npy, from "
-        "graphrec.graph.note_text_vectors); without it a bundle whose encoder uses text runs the text model",
-    )
+    _add_text_vectors_option(p)
     p.add_argument("--out", help="write the refreshed bundle here instead")
     p.set_defaults(func=_cmd_refresh)
 

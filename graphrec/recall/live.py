@@ -16,9 +16,9 @@ Design
   ignored and counted.
 * **New notes are embedded by the bundle's side-info encoder** (the GNN's inductive encoder: tags,
   author, text; text vectors either computed here or given precomputed as ``text_vectors``, which
-  is how a live service should take them: the text model is most of the cost) and join the note id space, the note index, ``similar_notes`` and ``audience`` at
-  once. Note ids are kept sorted (:class:`graphrec.io.IdMap`), so adding notes renumbers note
-  indices: every note-indexed structure is permuted (history and note-tag columns, Swing rows and
+  is how a live service should take them: the text model is most of the cost) and join the note
+  id space, the note index, ``similar_notes`` and ``audience`` at once. Note ids are kept sorted
+  (:class:`graphrec.io.IdMap`), so adding notes renumbers note indices: every note-indexed structure is permuted (history and note-tag columns, Swing rows and
   columns, popularity, deltas), an O(nnz) vectorised pass, and the note index is rebuilt (a flat
   index is its vectors; IVF/HNSW are rebuilt with their parameters, which is the expensive case).
   ``remove_notes`` drops notes the same way (deleted posts are never recalled again).

@@ -211,12 +211,11 @@ def _new_notes(notes: list[NewNote]) -> tuple[Any, np.ndarray | None]:
         {**n.model_dump(exclude={"text_vector"}), "note_id": str(n.note_id), "author_id": _opt_str(n.author_id)}
         for n in notes
     ]
-    vectors = [n.text_vector for n in notes] if all(given) else None
-    if vectors is not None and len({len(v) for v in vectors if v is not None}) > 1:
+    lists = [n.text_vector for n in notes if n.text_vector is not None]  # every note's, or none
+    if len({len(v) for v in lists}) > 1:
         raise InvalidParameterError("notes: every text_vector must have the same length")
-    return validate_notes(pd.DataFrame(rows), source="request notes"), None if vectors is None else np.array(
-        vectors, dtype=np.float32
-    )
+    vectors = np.array(lists, dtype=np.float32) if lists else None
+    return validate_notes(pd.DataFrame(rows), source="request notes"), vectors
 
 
 def _rows(res: RecallResult, queries: list[Any], key: str, item: str) -> list[dict[str, Any]]:
