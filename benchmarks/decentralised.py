@@ -11,10 +11,11 @@ Protocol (issue 23). Per dataset:
 
 ``plain GNN`` is the embedding channel alone, the reference for the deltas. The levers:
 - ``tail`` (the embedding channel's popularity penalty p);
+- ``norm`` (the embedding channel's norm penalty: notes ranked by ``u.n / |n| ** b``);
 - ``interest`` (multi-interest retrieval, quota q);
 - ``explore`` (Gaussian exploration, quota q, sigma 1);
 - ``dpp`` and ``ssd`` (diversity re-ranking, weight w);
-- ``combo`` (the tail penalty with DPP, or with exploration).
+- ``combo`` (the tail penalty with the norm penalty, with DPP, or with exploration).
 
 Metrics come from :func:`graphrec.evaluate.ranking_metrics` with the training popularity, the
 note embeddings and the authors when known: recall, long-tail recall, coverage, Gini, ILAD,
@@ -64,8 +65,12 @@ PLAIN = {"embedding": 1.0}
 def configurations() -> dict[str, ChannelConfig]:
     """The plain GNN, each lever's knob, and combinations."""
     cfgs = {"plain GNN": ChannelConfig(weights=PLAIN)}
-    for p in (0.1, 0.2, 0.3, 0.5):
+    for p in (0.1, 0.2, 0.3, 0.5, 0.7, 1.0):
         cfgs[f"tail p={p}"] = ChannelConfig(weights=PLAIN, popularity_penalty=p)
+    for b in (0.1, 0.2, 0.3):
+        cfgs[f"norm b={b}"] = ChannelConfig(weights=PLAIN, norm_penalty=b)
+    for b, p in ((0.1, 0.2), (0.2, 0.2), (0.2, 0.5)):
+        cfgs[f"combo norm {b} + tail {p}"] = ChannelConfig(weights=PLAIN, norm_penalty=b, popularity_penalty=p)
     for q in (0.1, 0.2):
         cfgs[f"interest q={q}"] = ChannelConfig(weights={**PLAIN, "interest": 0.5}, quotas={"interest": q})
     for q in (0.05, 0.1):

@@ -6,7 +6,12 @@ Channels
   embedding model's vectors serve). With ``popularity_penalty = p > 0`` the channel fetches
   twice as many notes. It ranks them by ``s - p * log1p(pop) / log1p(max pop)``, where ``s`` is
   the inner product min-max scaled over the fetched notes: popular notes must beat the tail by
-  a margin, which lets good long-tail notes in.
+  a margin, which lets good long-tail notes in. With ``norm_penalty = b > 0`` it ranks the
+  fetched notes by ``u . n / |n| ** b`` before that (b = 1: by cosine). A dot-product model
+  gives the notes it sees most the largest norms, so the norm carries popularity learned by the
+  model rather than raw counts: b moves the channel to notes whose *direction* fits the user.
+  The channel fetches twice as many notes here too. It re-ranks what the ANN returns by inner
+  product. Unit-norm embeddings (``similarity="cosine"``) make ``b`` a no-op.
 * ``"swing"``: the Swing neighbours of the user's most recent notes (``recent_history`` of them,
   the most recent weighted most: weight ``recency_decay ** rank``).
 * ``"tag"``: notes carrying the user's favourite tags (tag shares over the recent history),
@@ -107,6 +112,8 @@ class ChannelConfig:
     history_weight: float = 1.0
     #: Popularity penalty of the embedding channel (see "Channels"); 0 = none.
     popularity_penalty: float = 0.0
+    #: Norm penalty exponent of the embedding channel (see "Channels"); 0 = none, 1 = cosine.
+    norm_penalty: float = 0.0
     #: Global interests (note clusters) and interests kept per user (see "Channels").
     n_interests: int = 32
     interests_per_user: int = 3
@@ -141,6 +148,7 @@ class ChannelConfig:
         check_float("recency_decay", self.recency_decay, minimum=0.0, maximum=1.0, exclusive_minimum=True)
         check_float("history_weight", self.history_weight, minimum=0.0)
         check_float("popularity_penalty", self.popularity_penalty, minimum=0.0)
+        check_float("norm_penalty", self.norm_penalty, minimum=0.0, maximum=1.0)
         check_int("n_interests", self.n_interests, minimum=1)
         check_int("interests_per_user", self.interests_per_user, minimum=1)
         check_float("explore_sigma", self.explore_sigma, minimum=0.0)
@@ -257,6 +265,11 @@ class RecallEngine:
         self._popularity_boost = 1.0 + np.log1p(bundle.popularity.astype(np.float64))
         log_pop = np.log1p(np.maximum(bundle.popularity.astype(np.float64), 0.0))
         self._popularity_scaled = log_pop / max(float(log_pop.max(initial=0.0)), 1e-12)
+        self._note_norm = (
+            np.linalg.norm(bundle.embeddings["note"].astype(np.float64), axis=1)
+            if self.config.norm_penalty > 0
+            else None
+        )
         self._max_seen = int(min(np.diff(self._history.indptr).max(initial=0), self.config.seen_cap))
         self._interests: NoteInterests | None = None
         self._interests_lock = threading.Lock()
@@ -417,14 +430,21 @@ class RecallEngine:
         return picked, np.zeros(picked.size)
 
     def _penalised(self, cand: np.ndarray, sc: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The embedding channel's ``n`` best, after the popularity penalty (see "Channels")."""
+        """The embedding channel's ``n`` best, after the norm and popularity penalties (see "Channels")."""
         penalty = self.config.popularity_penalty
-        if penalty == 0 or cand.size == 0:
+        if not self._reranks_embedding or cand.size == 0:
             return cand[:n], sc[:n]
+        if self._note_norm is not None:
+            sc = sc / np.maximum(self._note_norm[cand], 1e-12) ** self.config.norm_penalty
         span = max(float(sc.max() - sc.min()), 1e-12)
         adjusted = (sc - sc.min()) / span - penalty * self._popularity_scaled[cand]
         order = np.lexsort((cand, -adjusted))[:n]
         return cand[order], adjusted[order]
+
+    @property
+    def _reranks_embedding(self) -> bool:
+        """Whether the embedding channel re-ranks a doubled fetch (a norm or popularity penalty)."""
+        return self.config.popularity_penalty > 0 or self.config.norm_penalty > 0
 
     def _explore_query(self, query: np.ndarray, user: Any) -> np.ndarray:
         """``query`` plus seeded Gaussian noise of relative size ``explore_sigma`` (see "Channels")."""
@@ -556,10 +576,9 @@ class RecallEngine:
         row_of: dict[int, int] = {}
         emb_idx = emb_sc = None
         exploring = "explore" in active and self.config.weights.get("explore", 0.0) > 0
-        penalty = self.config.popularity_penalty
         if ("embedding" in active or exploring) and with_vector:
             extra = max((g.size for g in given), default=0)
-            fetch = n_cand * (2 if penalty > 0 else 1) + ((self._max_seen + extra) if exclude_seen else 0)
+            fetch = n_cand * (2 if self._reranks_embedding else 1) + ((self._max_seen + extra) if exclude_seen else 0)
             emb_idx, emb_sc = self.bundle.indexes["note"].search(
                 np.stack([queries[r] for r in with_vector]), min(fetch, len(self._notes))
             )
