@@ -64,9 +64,7 @@ def test_two_fits_give_the_same_bits_on_cpu():
 
     data = make_ugc_dataset(n_users=800, n_notes=1500, n_engagements=20_000, seed=0)
     g = build_graph(data.interactions, data.notes)
-    fits = [
-        GNNRecommender(epochs=1, refreshes=1, valid_fraction=0.0, show_progress=False).fit(g) for _ in range(2)
-    ]
+    fits = [GNNRecommender(epochs=1, refreshes=1, valid_fraction=0.0, show_progress=False).fit(g) for _ in range(2)]
     np.testing.assert_array_equal(fits[0].note_embeddings_, fits[1].note_embeddings_)
     np.testing.assert_array_equal(fits[0].user_embeddings_, fits[1].user_embeddings_)
     assert not torch.are_deterministic_algorithms_enabled()  # the process-wide setting is restored
