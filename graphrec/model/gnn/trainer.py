@@ -21,12 +21,12 @@ alone), and :class:`EarlyStopping` decides.
 Reproducibility: every draw is seeded by ``(seed, epoch)``, and on CPU :meth:`Trainer.run` trains
 under torch's deterministic algorithms (:func:`_deterministic_on_cpu`). Without them the backward
 of a step's indexing (``index_put_`` with accumulation) adds rows in an order that varies between
-runs; the ~1e-11 differences of the first step grew to 0.18 (of 0.67) in note embeddings over a
-Last.fm-2k fit and changed which epoch early stopping kept. With them, two fits of one config
-give the same weights to the bit (``tests/model/test_gnn.py``), at no measured cost (a 400k-
-engagement graph, 2 epochs on 2 threads: 11.6 / 12.6 s with, 11.6 / 12.3 s without). The
-process-wide setting is restored when training ends. On GPU the setting is left alone (cuBLAS
-and scatter kernels need more than this flag to be deterministic).
+runs, and training amplifies those last-bit differences into different models and different
+early-stopping epochs. With them, two fits of one config give the same weights to the bit
+(``tests/model/test_gnn.py``); what it cost and what it changed are measured in
+``benchmarks/README.md`` (section ``decentralised.py``). The process-wide setting is restored when
+training ends. On GPU the setting is left alone (cuBLAS and scatter kernels need more than this
+flag to be deterministic).
 """
 
 from __future__ import annotations
