@@ -18,8 +18,9 @@ Design
   author, text; text vectors either computed here or given precomputed as ``text_vectors``, which
   is how a live service should take them: the text model is most of the cost) and join the note
   id space, the note index, ``similar_notes`` and ``audience`` at once. Note ids are kept sorted
-  (:class:`graphrec.io.IdMap`), so adding notes renumbers note indices: every note-indexed structure is permuted (history and note-tag columns, Swing rows and
-  columns, popularity, deltas), an O(nnz) vectorised pass, and the note index is rebuilt (a flat
+  (:class:`graphrec.io.IdMap`), so adding notes renumbers note indices: every note-indexed
+  structure is permuted (history and note-tag columns, Swing rows and columns, popularity,
+  deltas), an O(nnz) vectorised pass, and the note index is rebuilt (a flat
   index is its vectors; IVF/HNSW are rebuilt with their parameters, which is the expensive case).
   ``remove_notes`` drops notes the same way (deleted posts are never recalled again).
 * **Swing neighbours of touched notes are recomputed exactly.** The notes that gained a new
@@ -29,9 +30,10 @@ Design
   supplies the rest. Other notes keep their batch-built rows, although a new event can also
   change their scores slightly through the user weights. New notes have no Swing neighbours
   until the next batch build.
-* **Not updated here:** the users' trained vectors (the fold-in stands in for them). The batch chain's full rebuild stays
-  the way to retrain. :meth:`RecallEngine.save` (``graphrec refresh``) writes an updated engine as
-  a bundle, its deltas in ``delta.npz``, atomically, so a restart or a reload loses nothing.
+* **Not updated here:** the users' trained vectors (the fold-in stands in for them). The batch
+  chain's full rebuild stays the way to retrain. :meth:`RecallEngine.save` (``graphrec refresh``)
+  writes an updated engine as a bundle, its deltas in ``delta.npz``, atomically, so a restart or
+  a reload loses nothing.
 """
 
 from __future__ import annotations
