@@ -11,11 +11,14 @@ Protocol (issue 23). Per dataset:
 
 ``plain GNN`` is the embedding channel alone, the reference for the deltas. The levers:
 - ``tail`` (the embedding channel's popularity penalty p);
+- ``niche`` (the same penalty scaled per user by how niche the user's history is:
+  ``popularity_penalty_scaling="niche"``);
 - ``norm`` (the embedding channel's norm penalty: notes ranked by ``u.n / |n| ** b``);
 - ``interest`` (multi-interest retrieval, quota q);
 - ``explore`` (Gaussian exploration, quota q, sigma 1);
 - ``dpp`` and ``ssd`` (diversity re-ranking, weight w);
-- ``combo`` (the tail penalty with the norm penalty, with DPP, or with exploration).
+- ``combo`` (the tail penalty with the norm penalty, with DPP, or with exploration; the niche
+  penalty with DPP).
 
 Metrics come from :func:`graphrec.evaluate.ranking_metrics` with the training popularity, the
 note embeddings and the authors when known: recall, long-tail recall, coverage, Gini, ILAD,
@@ -67,6 +70,8 @@ def configurations() -> dict[str, ChannelConfig]:
     cfgs = {"plain GNN": ChannelConfig(weights=PLAIN)}
     for p in (0.1, 0.2, 0.3, 0.5, 0.7, 1.0):
         cfgs[f"tail p={p}"] = ChannelConfig(weights=PLAIN, popularity_penalty=p)
+    for p in (0.2, 0.3, 0.5, 0.7):
+        cfgs[f"niche p={p}"] = ChannelConfig(weights=PLAIN, popularity_penalty=p, popularity_penalty_scaling="niche")
     for b in (0.1, 0.2, 0.3):
         cfgs[f"norm b={b}"] = ChannelConfig(weights=PLAIN, norm_penalty=b)
     for b, p in ((0.1, 0.2), (0.2, 0.2), (0.2, 0.5)):
@@ -84,6 +89,13 @@ def configurations() -> dict[str, ChannelConfig]:
     for p in (0.2, 0.3):
         cfgs[f"combo tail {p} + dpp 0.05"] = ChannelConfig(
             weights=PLAIN, popularity_penalty=p, diversity="dpp", diversity_weight=0.05
+        )
+        cfgs[f"combo niche {p} + dpp 0.05"] = ChannelConfig(
+            weights=PLAIN,
+            popularity_penalty=p,
+            popularity_penalty_scaling="niche",
+            diversity="dpp",
+            diversity_weight=0.05,
         )
         cfgs[f"combo tail {p} + explore 0.05"] = ChannelConfig(
             weights={**PLAIN, "explore": 0.05}, quotas={"explore": 0.05}, explore_sigma=1.0, popularity_penalty=p

@@ -6,7 +6,13 @@ Channels
   embedding model's vectors serve). With ``popularity_penalty = p > 0`` the channel fetches
   twice as many notes. It ranks them by ``s - p * log1p(pop) / log1p(max pop)``, where ``s`` is
   the inner product min-max scaled over the fetched notes: popular notes must beat the tail by
-  a margin, which lets good long-tail notes in. With ``norm_penalty = b > 0`` it ranks the
+  a margin, which lets good long-tail notes in. ``popularity_penalty_scaling = "niche"`` scales
+  p per user by how niche the user's history is: ``p_u = p * niche_u / mean niche``, where
+  ``niche_u`` is one minus the mean scaled log-popularity ``log1p(pop) / log1p(max pop)`` of
+  the notes in the user's history (the bundle's and the request's), and the mean is over the
+  bundle's users with a history (users without history get ``p``). Users who already reach for
+  the tail are pushed further there; users who live in the head keep most of what they came
+  for, so the same recall loss buys more tail exposure. With ``norm_penalty = b > 0`` it ranks the
   fetched notes by ``u . n / |n| ** b`` before that (b = 1: by cosine). A dot-product model
   gives the notes it sees most the largest norms, so the norm carries popularity learned by the
   model rather than raw counts: b moves the channel to notes whose *direction* fits the user.
@@ -94,6 +100,7 @@ __all__ = ["CHANNELS", "ChannelConfig", "RecallEngine", "RecallResult", "fold_in
 
 CHANNELS = ("embedding", "swing", "tag", "popular", "interest", "explore")
 DIVERSITY = ("none", "dpp", "ssd")
+PENALTY_SCALING = ("uniform", "niche")
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,9 @@ class ChannelConfig:
     history_weight: float = 1.0
     #: Popularity penalty of the embedding channel (see "Channels"); 0 = none.
     popularity_penalty: float = 0.0
+    #: "uniform" (every user gets ``popularity_penalty``) or "niche" (scaled per user by how
+    #: niche their history is; see "Channels").
+    popularity_penalty_scaling: str = "uniform"
     #: Norm penalty exponent of the embedding channel (see "Channels"); 0 = none, 1 = cosine.
     norm_penalty: float = 0.0
     #: Global interests (note clusters) and interests kept per user (see "Channels").
@@ -148,6 +158,7 @@ class ChannelConfig:
         check_float("recency_decay", self.recency_decay, minimum=0.0, maximum=1.0, exclusive_minimum=True)
         check_float("history_weight", self.history_weight, minimum=0.0)
         check_float("popularity_penalty", self.popularity_penalty, minimum=0.0)
+        check_choice("popularity_penalty_scaling", self.popularity_penalty_scaling, PENALTY_SCALING)
         check_float("norm_penalty", self.norm_penalty, minimum=0.0, maximum=1.0)
         check_int("n_interests", self.n_interests, minimum=1)
         check_int("interests_per_user", self.interests_per_user, minimum=1)
@@ -265,6 +276,7 @@ class RecallEngine:
         self._popularity_boost = 1.0 + np.log1p(bundle.popularity.astype(np.float64))
         log_pop = np.log1p(np.maximum(bundle.popularity.astype(np.float64), 0.0))
         self._popularity_scaled = log_pop / max(float(log_pop.max(initial=0.0)), 1e-12)
+        self._mean_niche = self._bundle_mean_niche() if self.config.popularity_penalty_scaling == "niche" else 1.0
         self._note_norm = (
             np.linalg.norm(bundle.embeddings["note"].astype(np.float64), axis=1)
             if self.config.norm_penalty > 0
@@ -429,9 +441,28 @@ class RecallEngine:
         picked = round_robin(lists, n)
         return picked, np.zeros(picked.size)
 
-    def _penalised(self, cand: np.ndarray, sc: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def _bundle_mean_niche(self) -> float:
+        """Mean over the bundle's users with a history of ``niche_u`` (see "Channels"): O(history)."""
+        hist = self._history
+        counts = np.diff(hist.indptr)
+        if not counts.any():
+            return 1.0
+        sums = np.add.reduceat(self._popularity_scaled[hist.indices], hist.indptr[:-1][counts > 0])
+        return float(np.mean(1.0 - sums / counts[counts > 0]))
+
+    def _user_penalty(self, u: int, given: np.ndarray) -> float:
+        """The popularity penalty of user row ``u`` (-1: unknown) with request-time notes ``given``."""
+        p = self.config.popularity_penalty
+        if p == 0 or self.config.popularity_penalty_scaling == "uniform":
+            return p
+        stored = self._history.indices[self._history.indptr[u] : self._history.indptr[u + 1]] if u >= 0 else given[:0]
+        notes = np.union1d(stored, given).astype(np.int64)
+        if notes.size == 0 or self._mean_niche <= 1e-12:
+            return p
+        return p * (1.0 - float(self._popularity_scaled[notes].mean())) / self._mean_niche
+
+    def _penalised(self, cand: np.ndarray, sc: np.ndarray, n: int, penalty: float) -> tuple[np.ndarray, np.ndarray]:
         """The embedding channel's ``n`` best, after the norm and popularity penalties (see "Channels")."""
-        penalty = self.config.popularity_penalty
         if not self._reranks_embedding or cand.size == 0:
             return cand[:n], sc[:n]
         if self._note_norm is not None:
@@ -605,7 +636,8 @@ class RecallEngine:
                 if emb_idx is not None and emb_sc is not None and r in row_of:
                     cand, sc = emb_idx[row_of[r]], emb_sc[row_of[r]]
                     keep = (cand >= 0) & ~np.isin(cand, seen)
-                    usual = self._penalised(cand[keep], sc[keep].astype(np.float64), n_cand)
+                    penalty = self._user_penalty(u, given[r])
+                    usual = self._penalised(cand[keep], sc[keep].astype(np.float64), n_cand, penalty)
                     if "embedding" in active:
                         proposals["embedding"] = usual
                     if explore_idx is not None:

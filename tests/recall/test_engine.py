@@ -309,6 +309,44 @@ def test_popularity_penalty_moves_the_embedding_channel_to_less_popular_notes(en
         ChannelConfig(popularity_penalty=-0.1)
 
 
+def test_niche_scaling_gives_each_user_the_penalty_of_their_history(engine):
+    """Reference: p_u = p * niche_u / mean niche, computed here in plain numpy from the bundle's
+    history; each user's row equals what a uniform penalty of p_u gives that user."""
+    b = engine.bundle
+    hist = b.history.tocsr()
+    log_pop = np.log1p(b.popularity.astype(np.float64))
+    scaled = log_pop / log_pop.max()
+    niche = {u: 1.0 - scaled[hist[u].indices].mean() for u in range(hist.shape[0]) if hist[u].nnz}
+    mean_niche = float(np.mean(list(niche.values())))
+    p, k = 0.5, 10
+    users = list(engine.known_users()[:12])
+    cfg = ChannelConfig(weights={"embedding": 1.0}, popularity_penalty=p, popularity_penalty_scaling="niche")
+    res = RecallEngine(b, cfg).recall(users, k=k)
+    penalties = []
+    for r, user in enumerate(users):
+        p_u = p * niche[int(b.ids["user"].index([user])[0])] / mean_niche
+        penalties.append(p_u)
+        one = RecallEngine(b, ChannelConfig(weights={"embedding": 1.0}, popularity_penalty=p_u)).recall([user], k=k)
+        assert res.ids[r].tolist() == one.ids[0].tolist()
+    assert max(penalties) > 1.05 * p and min(penalties) < 0.95 * p  # the users differ on this bundle
+    uniform = RecallEngine(b, ChannelConfig(weights={"embedding": 1.0}, popularity_penalty=p)).recall(users, k=k)
+    assert (uniform.ids != res.ids).any()
+    # A user the bundle does not know is scaled by the notes given at request time.
+    given = [b.ids["note"].ids[int(np.argmax(b.popularity))]]
+    head = p * (1.0 - scaled[int(np.argmax(b.popularity))]) / mean_niche
+    expect = RecallEngine(b, ChannelConfig(weights={"embedding": 1.0}, popularity_penalty=head))
+    assert (
+        RecallEngine(b, cfg).recall(["nobody"], k=k, history=[given]).ids.tolist()
+        == expect.recall(["nobody"], k=k, history=[given]).ids.tolist()
+    )
+    # Uniform is the default; p = 0 stays off whatever the scaling.
+    plain = RecallEngine(b, ChannelConfig(weights={"embedding": 1.0})).recall(users, k=k)
+    off = ChannelConfig(weights={"embedding": 1.0}, popularity_penalty_scaling="niche")
+    np.testing.assert_array_equal(RecallEngine(b, off).recall(users, k=k).ids, plain.ids)
+    with pytest.raises(InvalidParameterError, match="popularity_penalty_scaling"):
+        ChannelConfig(popularity_penalty_scaling="per-user")
+
+
 def test_norm_penalty_reranks_the_fetched_pool_by_u_dot_n_over_norm_power(engine):
     """Reference: the exact inner-product pool the channel fetches (2 * candidates_factor * k
     notes plus room for the longest seen list, less the user's seen notes), ranked by
