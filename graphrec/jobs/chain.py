@@ -114,7 +114,12 @@ class ChainConfig:
 
 #: The operating point the evaluation shows: the strongest row of ``benchmarks/decentralised.py``
 #: that stays within 2% recall@20 loss on every real dataset (Last.fm-2k, CiteULike-a, Gowalla).
-DEFAULT_LEVERS: dict[str, Any] = {"popularity_penalty": 0.2, "diversity": "dpp", "diversity_weight": 0.05}
+DEFAULT_LEVERS: dict[str, Any] = {
+    "popularity_penalty": 0.2,
+    "popularity_penalty_scaling": "niche",
+    "diversity": "dpp",
+    "diversity_weight": 0.05,
+}
 
 
 def _hash(obj: Any) -> str:
