@@ -15,8 +15,8 @@ from graphrec.weights import PopularityDebiaser
 def fitted(small_tables):
     interactions, notes = small_tables
     graph = build_graph(interactions, notes)
-    deb = PopularityDebiaser(refute_simulations=2, max_units=5_000, seed=1).fit(graph, notes=notes)
-    return graph, notes, deb
+    deb = PopularityDebiaser(propensity="covariates", refute_simulations=2, max_units=5_000, seed=1)
+    return graph, notes, deb.fit(graph, notes=notes)
 
 
 def _reference_weights(x, propensity, popular, clip, strength=1.0):
@@ -63,11 +63,46 @@ def test_strength_interpolates(small_tables):
     interactions, notes = small_tables
     graph = build_graph(interactions, notes)
     x = graph.relation(ENGAGES)
-    half = PopularityDebiaser(strength=0.5, refute_simulations=1, max_units=3_000, seed=1).fit(graph, notes=notes)
+    options = {"propensity": "covariates", "refute_simulations": 1, "max_units": 3_000, "seed": 1}
+    half = PopularityDebiaser(strength=0.5, **options).fit(graph, notes=notes)
     want = _reference_weights(x, half.edge_propensity_, half.popular_, half.clip, strength=0.5)
     np.testing.assert_allclose(half.edge_weights_.data, want, rtol=1e-5)
-    none = PopularityDebiaser(strength=0.0, refute_simulations=1, max_units=3_000, seed=1).fit(graph, notes=notes)
+    none = PopularityDebiaser(strength=0.0, **options).fit(graph, notes=notes)
     np.testing.assert_allclose(none.edge_weights_.data, x.data, rtol=1e-5)
+
+
+def _reference_popularity_weights(x, strength):
+    """The popularity model straight from the documented rule: ipw = (max pop / pop_i) ** strength
+    per edge (pop = engaged users per note), then each user's total restored."""
+    pop = np.array([(x[:, j] > 0).sum() for j in range(x.shape[1])], dtype=float)
+    out = np.zeros(x.nnz)
+    for u in range(x.shape[0]):
+        lo, hi = x.indptr[u], x.indptr[u + 1]
+        new = np.array([x.data[k] * (pop.max() / pop[x.indices[k]]) ** strength for k in range(lo, hi)])
+        if new.size:
+            out[lo:hi] = new * x.data[lo:hi].sum() / new.sum()
+    return out
+
+
+def test_popularity_propensity_is_the_default_and_matches_its_reference(small_tables):
+    interactions, notes = small_tables
+    graph = build_graph(interactions, notes)
+    x = graph.relation(ENGAGES)
+    deb = PopularityDebiaser(refute_simulations=1, max_units=3_000, seed=1).fit(graph, notes=notes)
+    assert deb.report_["propensity"]["model"] == "popularity" and deb.report_["propensity"]["strength"] == 0.15
+    np.testing.assert_allclose(deb.edge_weights_.data, _reference_popularity_weights(x, 0.15), rtol=1e-5)
+    np.testing.assert_allclose(deb.edge_weights(1.0).data, _reference_popularity_weights(x, 1.0), rtol=1e-5)
+    np.testing.assert_allclose(deb.edge_weights(0.0).data, x.data, rtol=1e-5)
+    # Weight moves from popular notes to the tail, within every user.
+    before, after = (
+        deb.report_["weights"]["tail_weight_share_before"],
+        deb.report_["weights"]["tail_weight_share_after"],
+    )
+    assert after > before
+    assert np.isfinite(deb.report_["estimate_ate"]) and len(deb.report_["refutations"]) == 3
+    assert deb.transform(graph).meta["debias"]["propensity"] == "popularity"
+    with pytest.raises(InvalidParameterError, match="propensity"):
+        PopularityDebiaser(propensity="learned").fit(graph)
 
 
 def test_transform_replaces_engages(fitted):
