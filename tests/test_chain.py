@@ -106,3 +106,30 @@ def test_graphrec_run_cli(files, tmp_path, capsys):
     assert main(["run", str(cfg)]) == 0
     out = capsys.readouterr().out
     assert "evaluate" in out and "recall@20" in out
+
+
+def test_runs_on_two_work_dirs_share_one_text_cache(files, tmp_path, monkeypatch):
+    """``text_cache``: the second run's notes are all in the cache, so the text model never loads."""
+    import numpy as np
+
+    import graphrec.graph.side_info as side_info
+
+    loads = []
+
+    class FakeModel:  # the text model's encode, deterministic per text
+        def encode(self, texts, **_):
+            return np.stack([np.random.default_rng(len(t)).normal(size=384) for t in texts]).astype(np.float32)
+
+    def load():
+        loads.append(1)
+        return FakeModel()
+
+    monkeypatch.setattr(side_info, "_load_model", load)
+    cache = tmp_path / "shared" / "text.npz"
+    steps = ("ingest", "graph", "weights", "train")
+    for work in ("day1", "day2"):
+        cfg = _config(files, tmp_path / work, use_text=True, text_cache=str(cache), steps=steps, debias=False)
+        assert chain.run(cfg, show_progress=False)["train"]["epochs_run"] == 3
+    assert loads == [1] and cache.is_file() and not (tmp_path / "day1" / "_cache" / "text.npz").exists()
+    with pytest.raises(InvalidParameterError, match="overwrite"):
+        chain.run(_config(files, tmp_path / "w", text_cache=str(tmp_path / "w" / "train" / "t.npz")))

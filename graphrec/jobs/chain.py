@@ -78,6 +78,11 @@ class ChainConfig:
     #: "raw" (summed event weights) or "debiased" (the DoWhy/IPS weights) on user–note edges.
     gnn_edge_weights: str = "raw"
     use_text: bool = True
+    #: The text-embedding cache (``.npz``: all-MiniLM-L6-v2 vectors keyed by the SHA-256 of each
+    #: text; default ``WORK/_cache/text.npz``). Point runs on several work directories (one per
+    #: day, say) at one file, and notes embedded before are not embedded again: the text model is
+    #: most of what a run on the sample costs. Not a parameter of any step (the vectors are the same).
+    text_cache: str | None = None
     gnn: dict[str, Any] = field(default_factory=dict)
     #: Data-parallel training (:mod:`graphrec.jobs.train`): worker processes and their launcher.
     train_workers: int = 1
@@ -309,7 +314,8 @@ def _train(cfg: ChainConfig, work: Path, *, show_progress: bool | None) -> dict[
             by_id = notes.set_index("note_id").reindex(HeteroGraph.load(graph_dir).id_map("note").ids)
             texts = note_texts(by_id)
             if any(texts):
-                text = encode_texts(texts, cache=work / "_cache" / "text.npz", show_progress=show_progress)
+                cache = Path(cfg.text_cache) if cfg.text_cache else work / "_cache" / "text.npz"
+                text = encode_texts(texts, cache=cache, show_progress=show_progress)
                 text_path = work / "_cache" / f"text-{name}.npy"
                 with atomic_file(text_path) as f, open(f, "wb") as fh:
                     np.save(fh, text)
@@ -414,7 +420,7 @@ def run(config: ChainConfig, *, show_progress: bool | None = None) -> dict[str, 
         "bundle": lambda: _bundle(cfg, work),
         "evaluate": lambda: _evaluate(cfg, work, show_progress=show_progress),
     }
-    check_not_overwriting_inputs([work / s for s in STEPS], [cfg.interactions, cfg.notes, cfg.users])
+    check_not_overwriting_inputs([work / s for s in STEPS], [cfg.interactions, cfg.notes, cfg.users, cfg.text_cache])
     last = max(STEPS.index(s) for s in cfg.steps) if cfg.steps else -1
     reports: dict[str, Any] = {}
     with exclusive(work, what="work directory"):
