@@ -53,9 +53,8 @@ Why two models, and the defaults (``benchmarks/debias_effect.py``: weighted Item
 debiased weights, the strength chosen on a validation split as the strongest whose validation
 recall@20 stays within 2%): the covariate model raised Gowalla's long-tail recall but lowered
 Last.fm-2k's, where its propensity depends on user activity alone (two blocks per user); the
-popularity model acts within every user's history and raised
-long-tail recall and coverage on both. Its default strength is the value that rule picked on both
-(figures in benchmarks/README.md).
+popularity model acts within every user's history and raised long-tail recall and coverage on
+both. Its default strength is the value that rule picked on both (figures in benchmarks/README.md).
 
 PDA
 ---
@@ -380,7 +379,7 @@ class PopularityDebiaser:
         head_share = check_float("head_share", self.head_share, minimum=0.0, maximum=1.0, exclusive_minimum=True)
         model = check_choice("propensity", self.propensity, PROPENSITY_MODELS)
         clip = check_float("clip", self.clip, minimum=0.0, maximum=0.5, exclusive_minimum=True)
-        strength = self._strength(None)
+        strength = self._strength(None, model)
         neg_rate = check_float("negatives_per_edge", self.negatives_per_edge, minimum=0.0, exclusive_minimum=True)
         max_units = check_int("max_units", self.max_units, minimum=100)
         sims = check_int("refute_simulations", self.refute_simulations, minimum=1)
@@ -419,6 +418,7 @@ class PopularityDebiaser:
             names = list(getattr(ps_model, "feature_names_in_", estimate.estimator._observed_common_causes.columns))
             e_edge = ps_model.predict_proba(features[names])[:, 1]
         self._engages = x
+        self._model = model  # edge_propensity_ means what this model makes of it
         self.edge_propensity_ = e_edge
         self.popular_ = popular
         self.edge_weights_ = self.edge_weights(strength)
@@ -444,12 +444,10 @@ class PopularityDebiaser:
         )
         return self
 
-    def _strength(self, strength: float | None) -> float:
-        """``strength``, else the configured one, else the propensity model's default."""
+    def _strength(self, strength: float | None, model: str) -> float:
+        """``strength``, else the configured one, else ``model``'s default."""
         value = strength if strength is not None else self.strength
-        if value is None:
-            value = DEFAULT_STRENGTH[check_choice("propensity", self.propensity, PROPENSITY_MODELS)]
-        return check_float("strength", value, minimum=0.0, maximum=1.0)
+        return check_float("strength", DEFAULT_STRENGTH[model] if value is None else value, minimum=0.0, maximum=1.0)
 
     def edge_weights(self, strength: float | None = None) -> sp.csr_matrix:
         """Debiased weights for ``strength`` (default: the fitted one) from the fitted propensities.
@@ -459,10 +457,10 @@ class PopularityDebiaser:
         """
         if not hasattr(self, "edge_propensity_"):
             raise NotFittedError("PopularityDebiaser is not fitted; call fit(graph) first")
-        s = self._strength(strength)
+        s = self._strength(strength, self._model)
         x = self._engages
         rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
-        ipw = _ipw(self.propensity, self.edge_propensity_, self.popular_[x.indices], self.clip) ** s
+        ipw = _ipw(self._model, self.edge_propensity_, self.popular_[x.indices], self.clip) ** s
         new = x.data.astype(np.float64) * ipw
         old_sum = np.bincount(rows, weights=x.data.astype(np.float64), minlength=x.shape[0])
         new_sum = np.bincount(rows, weights=new, minlength=x.shape[0])
@@ -481,9 +479,9 @@ class PopularityDebiaser:
         meta = {
             "debias": {
                 "method": "ips",
-                "propensity": self.propensity,
+                "propensity": self._model,
                 "clip": self.clip,
-                "strength": self._strength(None),
+                "strength": self._strength(None, self._model),
             }
         }
         return graph.with_relation(ENGAGES, self.edge_weights_, meta=meta)
