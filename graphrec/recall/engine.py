@@ -276,7 +276,7 @@ class RecallEngine:
         self._popularity_boost = 1.0 + np.log1p(bundle.popularity.astype(np.float64))
         log_pop = np.log1p(np.maximum(bundle.popularity.astype(np.float64), 0.0))
         self._popularity_scaled = log_pop / max(float(log_pop.max(initial=0.0)), 1e-12)
-        self._mean_niche = self._bundle_mean_niche() if self.config.popularity_penalty_scaling == "niche" else 1.0
+        self._mean_niche = self._bundle_mean_niche() if self._scales_by_niche else 1.0
         self._note_norm = (
             np.linalg.norm(bundle.embeddings["note"].astype(np.float64), axis=1)
             if self.config.norm_penalty > 0
@@ -450,16 +450,22 @@ class RecallEngine:
         sums = np.add.reduceat(self._popularity_scaled[hist.indices], hist.indptr[:-1][counts > 0])
         return float(np.mean(1.0 - sums / counts[counts > 0]))
 
-    def _user_penalty(self, u: int, given: np.ndarray) -> float:
-        """The popularity penalty of user row ``u`` (-1: unknown) with request-time notes ``given``."""
-        p = self.config.popularity_penalty
-        if p == 0 or self.config.popularity_penalty_scaling == "uniform":
-            return p
+    @property
+    def _scales_by_niche(self) -> bool:
+        """Whether each user's popularity penalty depends on their history (see "Channels")."""
+        return self.config.popularity_penalty > 0 and self.config.popularity_penalty_scaling == "niche"
+
+    def _engaged(self, u: int, given: np.ndarray) -> np.ndarray:
+        """The notes of user row ``u`` (-1: unknown): the bundle's history and ``given``, sorted."""
         stored = self._history.indices[self._history.indptr[u] : self._history.indptr[u + 1]] if u >= 0 else given[:0]
-        notes = np.union1d(stored, given).astype(np.int64)
-        if notes.size == 0 or self._mean_niche <= 1e-12:
+        return np.union1d(stored, given).astype(np.int64)
+
+    def _user_penalty(self, engaged: np.ndarray | None) -> float:
+        """The popularity penalty of a user whose notes are ``engaged`` (needed when scaled by niche)."""
+        p = self.config.popularity_penalty
+        if not self._scales_by_niche or engaged is None or engaged.size == 0 or self._mean_niche <= 1e-12:
             return p
-        return p * (1.0 - float(self._popularity_scaled[notes].mean())) / self._mean_niche
+        return p * (1.0 - float(self._popularity_scaled[engaged].mean())) / self._mean_niche
 
     def _penalised(self, cand: np.ndarray, sc: np.ndarray, n: int, penalty: float) -> tuple[np.ndarray, np.ndarray]:
         """The embedding channel's ``n`` best, after the norm and popularity penalties (see "Channels")."""
@@ -622,12 +628,8 @@ class RecallEngine:
             explore_idx, _ = self.bundle.indexes["note"].search(noisy, min(fetch, len(self._notes)))
         for r in range(users.size):
             u = int(idx[r])
-            seen = np.empty(0, dtype=np.int64)
-            if exclude_seen:
-                stored = (
-                    self._history.indices[self._history.indptr[u] : self._history.indptr[u + 1]] if u >= 0 else seen
-                )
-                seen = np.union1d(stored, given[r]).astype(np.int64)
+            engaged = self._engaged(u, given[r]) if exclude_seen or self._scales_by_niche else None
+            seen = engaged if exclude_seen and engaged is not None else np.empty(0, dtype=np.int64)
             proposals: dict[str, tuple[np.ndarray, np.ndarray]] = {}
             if fallback[r]:
                 proposals["popular"] = self._popular(n_cand, seen)
@@ -636,7 +638,7 @@ class RecallEngine:
                 if emb_idx is not None and emb_sc is not None and r in row_of:
                     cand, sc = emb_idx[row_of[r]], emb_sc[row_of[r]]
                     keep = (cand >= 0) & ~np.isin(cand, seen)
-                    penalty = self._user_penalty(u, given[r])
+                    penalty = self._user_penalty(engaged)
                     usual = self._penalised(cand[keep], sc[keep].astype(np.float64), n_cand, penalty)
                     if "embedding" in active:
                         proposals["embedding"] = usual
