@@ -35,7 +35,7 @@ class GNNConfig:
     """
 
     dim: int = 64
-    layers: int = 3
+    layers: int = 4
     loss: str = "softmax"
     similarity: str = "dot"
     temperature: float = 0.15
