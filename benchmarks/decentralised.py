@@ -68,13 +68,14 @@ PLAIN = {"embedding": 1.0}
 def configurations() -> dict[str, ChannelConfig]:
     """The plain GNN, each lever's knob, and combinations."""
     cfgs = {"plain GNN": ChannelConfig(weights=PLAIN)}
-    for p in (0.1, 0.2, 0.3, 0.5, 0.7, 1.0):
+    for p in (0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0):
         cfgs[f"tail p={p}"] = ChannelConfig(weights=PLAIN, popularity_penalty=p)
-    for p in (0.2, 0.3, 0.5, 0.7):
+    for p in (0.2, 0.3, 0.4, 0.5, 0.7):
         cfgs[f"niche p={p}"] = ChannelConfig(weights=PLAIN, popularity_penalty=p, popularity_penalty_scaling="niche")
     for b in (0.1, 0.2, 0.3):
         cfgs[f"norm b={b}"] = ChannelConfig(weights=PLAIN, norm_penalty=b)
-    for b, p in ((0.1, 0.2), (0.2, 0.2), (0.2, 0.5)):
+    combos = [(b, p) for b in (0.1, 0.2, 0.3) for p in (0.2, 0.3, 0.4, 0.5)] + [(0.2, 0.7)]
+    for b, p in combos:
         cfgs[f"combo norm {b} + tail {p}"] = ChannelConfig(weights=PLAIN, norm_penalty=b, popularity_penalty=p)
     for q in (0.1, 0.2):
         cfgs[f"interest q={q}"] = ChannelConfig(weights={**PLAIN, "interest": 0.5}, quotas={"interest": q})
@@ -82,9 +83,9 @@ def configurations() -> dict[str, ChannelConfig]:
         cfgs[f"explore q={q}"] = ChannelConfig(
             weights={**PLAIN, "explore": 0.05}, quotas={"explore": q}, explore_sigma=1.0
         )
-    for w in (0.05, 0.1, 0.2):
+    for w in (0.05, 0.1, 0.2, 0.3):
         cfgs[f"dpp w={w}"] = ChannelConfig(weights=PLAIN, diversity="dpp", diversity_weight=w)
-    for w in (0.5, 1.0, 2.0):
+    for w in (0.5, 1.0, 1.5, 2.0):
         cfgs[f"ssd w={w}"] = ChannelConfig(weights=PLAIN, diversity="ssd", diversity_weight=w)
     for p in (0.2, 0.3):
         cfgs[f"combo tail {p} + dpp 0.05"] = ChannelConfig(
