@@ -19,9 +19,9 @@ demo: $(STAMP)
 	$(VENV)/bin/graphrec demo --out artifacts/demo
 
 # Everything but `slow`, `gpu` and `dgl` tests (the DGL lane runs those); the `spark` ones run Spark
-# in local mode (needs Java 17).
+# in local mode (needs Java 17). The slowest tests are listed at the end, to keep the run short.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -m 'not slow and not gpu and not dgl'
+	$(VENV)/bin/python -m pytest -q -m 'not slow and not gpu and not dgl' --durations=15
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check graphrec tests benchmarks
