@@ -63,13 +63,13 @@ def test_errors_are_one_line_exit_2(tmp_path, capsys):
     assert not (tmp_path / "g").exists()
 
 
-def test_demo_on_bundled_sample(tmp_path):
-    cmd = [sys.executable, "-m", "graphrec.cli", "demo", "--out", str(tmp_path / "demo")]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True, timeout=600)
+def test_demo_on_bundled_sample(demo_run):
+    cmd, proc = demo_run
+    out = Path(cmd[-1])
     assert "recall@20" in proc.stdout and "cold start: first audience" in proc.stdout
     # Nothing is wrong, so nothing on stderr may read as an error (third-party chatter is debug-only).
     assert proc.stderr.strip() == "", proc.stderr
-    report = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    report = json.loads((out / "metrics.json").read_text())
     metrics = report["metrics"]
     assert set(metrics) == {
         "popularity",
@@ -82,20 +82,20 @@ def test_demo_on_bundled_sample(tmp_path):
     for m in metrics.values():
         assert {"recall@20", "ndcg@20", "long_tail_recall@20", "coverage@20", "gini@20"} <= set(m)
         assert {"ilad@20", "ilmd@20", "novelty@20", "long_tail_share@20", "creator_gini@20"} <= set(m)
-    assert (tmp_path / "demo" / "weights" / "debias_report.json").is_file()
+    assert (out / "weights" / "debias_report.json").is_file()
     assert "example recalls from the bundle" in proc.stdout
     assert "a user the bundle has never seen, given 3 clicks at request time" in proc.stdout
     assert report["new_user"]["notes"] and not set(report["new_user"]["history"]) & set(report["new_user"]["notes"])
     from graphrec.recall import RecallEngine
 
-    engine = RecallEngine.load(tmp_path / "demo" / "bundle")
+    engine = RecallEngine.load(out / "bundle")
     assert engine.recall(list(engine.known_users()[:2]), k=5).ids.shape == (2, 5)
     # The planted structure is there to be found: the GNN beats popularity and ItemCF.
     assert metrics["gnn (embeddings)"]["recall@20"] > 1.5 * metrics["popularity"]["recall@20"]
     assert metrics["gnn (embeddings)"]["recall@20"] > metrics["itemcf (alpha=0.2)"]["recall@20"]
     audience = report["cold_start"]["audience"]
     assert len(audience) == 10 and not any(a["fallback"] for a in audience)
-    HeteroGraph.load(tmp_path / "demo" / "graph")
+    HeteroGraph.load(out / "graph")
     # A second run finds every step up to date.
     again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True, timeout=600)
     assert again.stdout.count("up to date (skipped)") == 6

@@ -1,4 +1,9 @@
-"""The notebooks run top to bottom on the bundled data, and are stored without outputs."""
+"""The notebooks run top to bottom on the bundled data, and are stored without outputs.
+
+A notebook's cell tagged ``parameters`` (papermill's convention) sets ``DEMO``, the work directory
+of ``make demo``; the test runs them with ``DEMO`` pointed at the session's one demo run (a cell
+inserted after the tagged one), so the chain is not run again for each notebook.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,13 @@ def test_there_are_four_notebooks():
     assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04"]
 
 
+def test_notebooks_using_the_demo_take_it_as_a_parameter():
+    for path in NOTEBOOKS:
+        book = nbformat.read(path, as_version=4)
+        if any("DEMO" in c.source for c in book.cells):
+            assert "DEMO = " in book.cells[1].source and "parameters" in book.cells[1].metadata.get("tags", [])
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_stored_without_outputs(path):
     book = nbformat.read(path, as_version=4)
@@ -26,8 +38,12 @@ def test_stored_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_runs_top_to_bottom(path, tmp_path, monkeypatch):
+def test_runs_top_to_bottom(path, monkeypatch, request):
     book = nbformat.read(path, as_version=4)
+    tagged = [i for i, c in enumerate(book.cells) if "parameters" in c.metadata.get("tags", [])]
+    if tagged:
+        cmd, _ = request.getfixturevalue("demo_run")
+        book.cells.insert(tagged[0] + 1, nbformat.v4.new_code_cell(f"DEMO = Path({cmd[-1]!r})"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     client = nbclient.NotebookClient(
         book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}

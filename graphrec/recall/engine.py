@@ -22,7 +22,8 @@ Channels
   the most recent weighted most: weight ``recency_decay ** rank``).
 * ``"tag"``: notes carrying the user's favourite tags (tag shares over the recent history),
   popular ones first.
-* ``"popular"``: training popularity; the fallback for users the bundle does not know.
+* ``"popular"``: training popularity; the fallback for users the bundle does not know (their
+  rows use it even when its weight is 0).
 * ``"interest"`` (off by default: weight 0): multi-interest retrieval. The user's top
   ``interests_per_user`` interests come from clustering the notes (``n_interests``), and each
   gets its own ANN search. The results are interleaved, so minor interests are not drowned by
@@ -43,7 +44,7 @@ merged score is the weighted sum over the channels that proposed it (``weights``
 reported channel is the one that contributed most. ``quotas`` reserve a minimum share of the ``k``
 slots for a channel's own best candidates. Seen notes are removed before merging
 (``exclude_seen``). Ties go to the smaller note index, so results are deterministic and a user's
-row never depends on the rest of the batch.
+row never depends on the rest of the batch. A channel with weight 0 is not computed at all.
 
 Diversity
 ---------
@@ -497,10 +498,13 @@ class RecallEngine:
 
     # -- merge ---------------------------------------------------------------------------
     def _merge(
-        self, proposals: dict[str, tuple[np.ndarray, np.ndarray]], k: int
+        self, proposals: dict[str, tuple[np.ndarray, np.ndarray]], k: int, *, fallback: bool = False
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Rank-normalised weighted merge (module docstring), vectorised over the candidates."""
+        """Rank-normalised weighted merge (module docstring), vectorised over the candidates. A
+        ``fallback`` row has only the popular channel, at its weight, or 1 where that is 0."""
         weights = self.config.weights
+        if fallback:
+            weights = {"popular": float(weights.get("popular", 0.0)) or 1.0}
         names: list[str] = []
         idx_parts: list[np.ndarray] = []
         contrib_parts: list[np.ndarray] = []
@@ -588,10 +592,12 @@ class RecallEngine:
         """
         k = _check_k(k)
         users = _as_id_list(user_ids, "user_ids")
-        active = tuple(CHANNELS if channels is None else channels)
-        unknown_ch = sorted(set(active) - set(CHANNELS))
+        asked = tuple(CHANNELS if channels is None else channels)
+        unknown_ch = sorted(set(asked) - set(CHANNELS))
         if unknown_ch:
             raise InvalidParameterError(f"unknown channel(s) {unknown_ch}; channels are {list(CHANNELS)}")
+        # A channel without weight adds nothing to the merge (quotas need a weight): not computed.
+        active = tuple(c for c in asked if self.config.weights.get(c, 0.0) > 0)
         idx = self._users.index(users, missing="ignore") if users.size else np.empty(0, dtype=np.int64)
         given, unknown_history = self._given(history, users.size)
         if self.delta:  # events since the build come before the request's own history
@@ -612,7 +618,7 @@ class RecallEngine:
         with_vector = list(queries)
         row_of: dict[int, int] = {}
         emb_idx = emb_sc = None
-        exploring = "explore" in active and self.config.weights.get("explore", 0.0) > 0
+        exploring = "explore" in active
         if ("embedding" in active or exploring) and with_vector:
             extra = max((g.size for g in given), default=0)
             fetch = n_cand * (2 if self._reranks_embedding else 1) + ((self._max_seen + extra) if exclude_seen else 0)
@@ -646,7 +652,7 @@ class RecallEngine:
                         cand = explore_idx[row_of[r]]
                         cand = cand[(cand >= 0) & ~np.isin(cand, seen) & ~np.isin(cand, usual[0])][:n_cand]
                         proposals["explore"] = (cand, np.zeros(cand.size))
-                if "interest" in active and self.config.weights.get("interest", 0.0) > 0:
+                if "interest" in active:
                     proposals["interest"] = self._interest(recent, n_cand, seen)
                 if "swing" in active:
                     proposals["swing"] = self._swing(recent, n_cand, seen)
@@ -654,7 +660,7 @@ class RecallEngine:
                     proposals["tag"] = self._tag(recent, n_cand, seen)
                 if "popular" in active:
                     proposals["popular"] = self._popular(n_cand, seen)
-            picked, merged, which = self._merge(proposals, k)
+            picked, merged, which = self._merge(proposals, k, fallback=bool(fallback[r]))
             n = picked.size
             ids[r, :n] = self._notes.ids[picked]
             scores[r, :n] = merged

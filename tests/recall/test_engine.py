@@ -59,6 +59,26 @@ def test_unknown_users_fall_back_to_popular(engine):
     assert set(res.ids[0].tolist()) == set(top.tolist())
 
 
+def test_a_channel_without_weight_is_not_computed_and_fallback_rows_still_get_popular(engine, monkeypatch):
+    users = [*engine.known_users()[:6].tolist(), "nobody"]
+    only_embedding = RecallEngine(engine.bundle, ChannelConfig(weights={"embedding": 1.0}))
+    expected = only_embedding.recall(users, k=10)
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a channel with weight 0 was computed")
+
+    for channel in ("_swing", "_tag", "_popular", "_interest"):
+        monkeypatch.setattr(only_embedding, channel, refuse)
+    got = only_embedding.recall(users[:-1], k=10)  # known users only: no fallback row
+    np.testing.assert_array_equal(got.ids, expected.ids[:-1])
+    assert set(got.channels[got.channels != ""]) == {"embedding"}
+    # The unknown user still gets the popularity fallback, though "popular" has weight 0.
+    assert expected.fallback.tolist() == [False] * 6 + [True]
+    assert set(expected.channels[-1]) == {"popular"}
+    top = engine.bundle.ids["note"].ids[np.argsort(-engine.bundle.popularity, kind="stable")[:10]]
+    assert set(expected.ids[-1].tolist()) == set(top.tolist())
+
+
 def test_channels_and_quotas(engine):
     u = [engine.known_users()[3]]
     only_swing = engine.recall(u, k=10, channels=["swing"])
