@@ -18,7 +18,8 @@ Protocol (issue 23). Per dataset:
 - ``explore`` (Gaussian exploration, quota q, sigma 1);
 - ``dpp`` and ``ssd`` (diversity re-ranking, weight w);
 - ``combo`` (the tail penalty with the norm penalty, with DPP, or with exploration; the niche
-  penalty with DPP; multi-interest or exploration candidates re-ranked by DPP or SSD).
+  penalty with the norm penalty or with DPP; multi-interest or exploration candidates re-ranked
+  by DPP or SSD).
 
 Metrics come from :func:`graphrec.evaluate.ranking_metrics` with the training popularity, the
 note embeddings and the authors when known: recall, long-tail recall, coverage, Gini, ILAD,
@@ -77,6 +78,10 @@ def configurations() -> dict[str, ChannelConfig]:
     combos = [(b, p) for b in (0.1, 0.2, 0.3) for p in (0.2, 0.3, 0.4, 0.5)] + [(0.2, 0.7)]
     for b, p in combos:
         cfgs[f"combo norm {b} + tail {p}"] = ChannelConfig(weights=PLAIN, norm_penalty=b, popularity_penalty=p)
+    for b, p in ((0.2, 0.5), (0.2, 0.6), (0.25, 0.5), (0.25, 0.6)):
+        cfgs[f"combo norm {b} + niche {p}"] = ChannelConfig(
+            weights=PLAIN, norm_penalty=b, popularity_penalty=p, popularity_penalty_scaling="niche"
+        )
     for q in (0.1, 0.2):
         cfgs[f"interest q={q}"] = ChannelConfig(**_interest(q))
     for q in (0.05, 0.1):
