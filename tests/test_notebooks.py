@@ -22,11 +22,17 @@ def test_there_are_four_notebooks():
     assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04"]
 
 
+def _parameters_cell(book) -> int | None:
+    """The index of the cell tagged ``parameters``, if any."""
+    return next((i for i, c in enumerate(book.cells) if "parameters" in c.metadata.get("tags", [])), None)
+
+
 def test_notebooks_using_the_demo_take_it_as_a_parameter():
     for path in NOTEBOOKS:
         book = nbformat.read(path, as_version=4)
         if any("DEMO" in c.source for c in book.cells):
-            assert "DEMO = " in book.cells[1].source and "parameters" in book.cells[1].metadata.get("tags", [])
+            tagged = _parameters_cell(book)
+            assert tagged is not None and "DEMO = " in book.cells[tagged].source, path.name
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -40,10 +46,10 @@ def test_stored_without_outputs(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_runs_top_to_bottom(path, monkeypatch, request):
     book = nbformat.read(path, as_version=4)
-    tagged = [i for i, c in enumerate(book.cells) if "parameters" in c.metadata.get("tags", [])]
-    if tagged:
+    tagged = _parameters_cell(book)
+    if tagged is not None:
         cmd, _ = request.getfixturevalue("demo_run")
-        book.cells.insert(tagged[0] + 1, nbformat.v4.new_code_cell(f"DEMO = Path({cmd[-1]!r})"))
+        book.cells.insert(tagged + 1, nbformat.v4.new_code_cell(f"DEMO = Path({cmd[-1]!r})"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     client = nbclient.NotebookClient(
         book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}
