@@ -331,3 +331,31 @@ def test_plateaus_drop_the_learning_rate_and_a_refit_replays_the_drops(graph):
     # the refit trained at the rate the first run had reached by its best epoch
     replayed = sum(d < log.best_epoch for d in log.lr_drops)
     assert model.trainer_.optim.lr == pytest.approx(5e-2 * 0.5**replayed)
+
+
+def test_each_data_parallel_shard_takes_a_whole_batch(graph, monkeypatch):
+    """W shards take W x ``batch_size`` engagements per step (DDP's per-process batch), so an epoch
+    has 1 / W of the steps, each computing W shard losses."""
+    from graphrec.model.gnn import LocalShards
+    from graphrec.model.gnn.trainer import Trainer
+
+    rows: dict[int, list[int]] = {1: [], 2: []}
+    losses = {1: 0, 2: 0}
+    step, shard_loss = Trainer.step, Trainer._shard_loss
+
+    def counting_step(self, row_user, *args):
+        rows[self.collective.shards].append(int(row_user.size))
+        return step(self, row_user, *args)
+
+    def counting_loss(self, *args):
+        losses[self.collective.shards] += 1
+        return shard_loss(self, *args)
+
+    monkeypatch.setattr(Trainer, "step", counting_step)
+    monkeypatch.setattr(Trainer, "_shard_loss", counting_loss)
+    cfg = {**FAST, "epochs": 1, "batch_size": 64, "user_positives": 8, "valid_fraction": 0.0}
+    GNNRecommender(**cfg).fit(graph)
+    GNNRecommender(**cfg).fit(graph, collective=LocalShards(2))
+    assert set(rows[1][:-1]) == {8} and set(rows[2][:-1]) == {16}  # user rows per step
+    assert sum(rows[1]) == sum(rows[2]) and len(rows[2]) == -(-len(rows[1]) // 2)
+    assert losses[1] == len(rows[1]) and losses[2] >= 2 * len(rows[2]) - 1

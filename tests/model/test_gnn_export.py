@@ -14,6 +14,7 @@ from graphrec.graph import SIMILAR, build_graph
 from graphrec.model.gnn import GNNRecommender, LocalShards, propagation_matrix
 from graphrec.model.gnn.collective import Collective
 from graphrec.model.gnn.export import export_propagation
+from graphrec.model.gnn.optim import RowAdam
 from graphrec.model.gnn.propagation import propagate, torch_csr
 
 
@@ -108,9 +109,9 @@ def test_hub_rows_are_split_into_pieces(tmp_path):
 
 
 def _two_rank_worker(rank: int, port: int, tmp: str) -> None:
-    """One rank of a 2-process gloo group: an export into a user's directory, then a row
-    exchange in which rank 1 drew no rows. Writes what it saw (or its traceback) to
-    ``tmp/rank{rank}.txt``.
+    """One rank of a 2-process gloo group: an export into a user's directory, then a table
+    update in which rank 1 drew no rows, then one in which both did (one row drawn by both).
+    Writes what it saw (or its traceback) to ``tmp/rank{rank}.txt``.
 
     A rank leaves through ``os._exit`` after a final barrier instead of
     ``destroy_process_group``: torch 2.2.1's gloo teardown (the DGL lane's torch) hangs in
@@ -137,10 +138,16 @@ def _two_rank_worker(rank: int, port: int, tmp: str) -> None:
             )
         except InvalidParameterError as exc:
             seen.append(f"refused: {exc}")
-        rows = [torch.tensor([3, 7])] if rank == 0 else []
+        # rank 0 draws rows 3 and 6, rank 1 rows 5 and 3
+        optim = RowAdam(torch.arange(32, dtype=torch.float32).reshape(8, 4), lr=0.1)
+        rows = [torch.tensor([3, 6])] if rank == 0 else []
         grads = [torch.ones(2, 4, dtype=torch.bfloat16)] if rank == 0 else []
-        all_rows, all_grads, loss = comm.combine_rows(rows, grads, 1.0, 4, torch.bfloat16)
-        seen.append(f"rows {all_rows.tolist()} grads {tuple(all_grads.shape)} {all_grads.dtype} loss {loss}")
+        loss = comm.update_table(optim, rows, grads, 1.0, torch.bfloat16)
+        seen.append(f"loss {loss} table {optim.table.tolist()}")
+        rows = [torch.tensor([3, 6])] if rank == 0 else [torch.tensor([5, 3])]
+        grads = [torch.full((2, 4), 1.0 + rank, dtype=torch.bfloat16)]
+        comm.update_table(optim, rows, grads, 0.5, torch.bfloat16)
+        seen.append(f"table {optim.table.tolist()} m {optim.m.tolist()} v {optim.v.tolist()}")
         code = 0
     except Exception:
         seen.append(traceback.format_exc())
@@ -174,8 +181,15 @@ def test_process_group_refuses_on_every_rank_and_carries_empty_ranks(tmp_path):
             p.join()
     said = {r: (tmp_path / f"rank{r}.txt").read_text() for r in range(2) if (tmp_path / f"rank{r}.txt").exists()}
     assert codes == [0, 0], f"exit codes {codes} (None: hung); the ranks wrote {said}"
+    # LocalShards' reference: every rank's rows summed in rank order, one Adam step on all of them
+    ref = RowAdam(torch.arange(32, dtype=torch.float32).reshape(8, 4), lr=0.1)
+    ref.step_summed(torch.tensor([3, 6]), torch.ones(2, 4))
+    first = f"loss 2.0 table {ref.table.tolist()}"
+    ref.step_summed(torch.tensor([3, 6, 5, 3]), torch.tensor([1.0] * 8 + [2.0] * 8).reshape(4, 4))
+    second = f"table {ref.table.tolist()} m {ref.m.tolist()} v {ref.v.tolist()}"
     for r in range(2):
         lines = said[r].splitlines()
         assert lines[0].startswith("refused:") and "not empty" in lines[0]
-        assert lines[1] == "rows [3, 7] grads (2, 4) torch.float32 loss 2.0"
+        assert lines[1] == first  # rank 1 drew no rows and still took part
+        assert lines[2] == second  # equal tables and Adam moments on both ranks
     assert (tmp_path / "mine" / "keep.txt").read_text() == "user data"

@@ -1,27 +1,35 @@
 """Data-parallel steps: how a step's shards are computed and their gradients combined.
 
-A training step (:meth:`.Trainer.step`) takes a *global batch* of user rows. With ``W`` shards
-the rows are cut into ``W`` contiguous parts; shard ``s`` draws its share of the step's uniform
-negatives (``extra_negatives / W``) and its neighbour samples from ``default_rng([step_seed, s])``
-(``step_seed`` from the epoch's generator, the same on every worker), computes its loss (in-batch
-candidates are the shard's own, as in any data-parallel two-tower training) and backpropagates it
-weighted by its share of the batch's engagements. The step's loss is the weighted sum, so its
-gradient is the sum of the shards'. Any ``W`` works: the rows are cut as evenly as they go
-(shards differ by at most one row), and a shard left without rows (a step smaller than ``W``)
-contributes nothing but still takes part in the collectives.
+A training step (:meth:`.Trainer.step`) takes a *global batch* of user rows: ``batch_size``
+engagements per shard, as DDP's per-process batch, so ``W`` workers take ``W`` times the rows of
+one and an epoch has ``1 / W`` of the steps. (Cutting one worker's batch into ``W`` parts instead
+would leave each worker more than ``1 / W`` of the work: the nodes a step gathers overlap less in
+a smaller batch. Measured in ``benchmarks/README.md``, section ``distributed_training.py``.) The
+rows are cut into ``W`` contiguous parts; shard ``s`` draws ``extra_negatives`` uniform negatives
+and its neighbour samples from ``default_rng([step_seed, s])`` (``step_seed`` from the epoch's
+generator, the same on every worker), computes its loss exactly as a one-worker step does
+(in-batch candidates are the shard's own, as in any data-parallel two-tower training) and
+backpropagates it weighted by its share of the batch's engagements. The step's loss is the
+weighted sum, so its gradient is the engagement-weighted mean of the workers' gradients. Any
+``W`` works: the rows are cut as evenly as they go (shards differ by at most one row), and a
+shard left without rows (the epoch's last step can be short) contributes nothing but still takes
+part in the collectives.
 
 * :class:`LocalShards` computes the ``W`` shards one after another in one process: the reference
   that a data-parallel run must match, and what tests compare against.
 * :class:`ProcessGroup` runs inside a ``torch.distributed`` process group (gloo on CPU, NCCL on
   GPU), one shard per rank. The embedding table's gradient is row-sparse, so DDP's dense
   all-reduce does not fit it: each rank all-gathers the ``(row ids, row gradients)`` it touched
-  (one packed tensor, padded to the largest), every rank sums them in rank order into the union of rows, and applies
-  the same row-wise Adam step, so the tables stay identical without ever being broadcast. The
-  side-info encoder's dense gradients are all-reduced (sum), as DDP does. The row gradients
-  travel in bfloat16 by default (``GNNConfig.grad_wire``; the idea of PyTorch's
-  ``bf16_compress_hook``), which halves the bytes of the one collective that grows with the
-  batch; :class:`LocalShards` gets each shard's gradients rounded the same way, so the two stay
-  equal to the bit.
+  (one packed tensor, padded to the largest), every rank sums them in rank order into the union
+  of rows and applies the same row-wise Adam step, so the tables stay identical without ever
+  being broadcast. The side-info encoder's dense gradients are all-reduced (sum), as DDP does.
+  The row gradients travel in bfloat16 by default (``GNNConfig.grad_wire``; the idea of
+  PyTorch's ``bf16_compress_hook``), which halves the bytes of the one collective that grows
+  with the batch; :class:`LocalShards` gets each shard's gradients rounded the same way, so the
+  two stay equal to the bit. (Rank-owned rows, ZeRO stage 1 for the table, were measured and
+  rejected on one host: each rank then runs Adam on ``1 / W`` of the rows, but the float32
+  all-gather of the updated rows moves more bytes than it saves; ``benchmarks/README.md``,
+  section ``distributed_training.py``.)
 
 Full propagations (the history refreshes and the exact embeddings for validation) are split by
 node rows: each rank multiplies its contiguous block of rows of ``A`` and the blocks are
@@ -37,6 +45,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from graphrec.model.gnn.optim import RowAdam
 from graphrec.model.gnn.propagation import propagate
 
 __all__ = ["Collective", "LocalShards", "ProcessGroup"]
@@ -57,13 +66,15 @@ class Collective:
         """The shards this process computes."""
         return range(self.shards)
 
-    def combine_rows(
-        self, rows: list[torch.Tensor], grads: list[torch.Tensor], loss: float, dim: int, wire: torch.dtype
-    ) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """All shards' touched rows and row gradients (in shard order, as float32) and the summed
-        loss. ``grads`` come in their wire precision ``wire`` (``GNNConfig.grad_wire``)."""
-        mine_rows, mine_grads = self._concat(rows, grads, dim, wire)
-        return mine_rows, mine_grads.float(), loss
+    def update_table(
+        self, optim: RowAdam, rows: list[torch.Tensor], grads: list[torch.Tensor], loss: float, wire: torch.dtype
+    ) -> float:
+        """Step ``optim`` on every shard's touched ``rows``: each distinct row gets the sum of its
+        shards' ``grads`` (in shard order; they come in their wire precision ``wire``,
+        ``GNNConfig.grad_wire``). Returns the loss summed over the shards."""
+        mine_rows, mine_grads = self._concat(rows, grads, optim.table.shape[1], wire)
+        optim.step_summed(mine_rows, mine_grads.float())
+        return loss
 
     @staticmethod
     def _concat(
@@ -121,23 +132,17 @@ class ProcessGroup(Collective):
     def local_shards(self) -> Sequence[int]:
         return [self.rank]
 
-    def combine_rows(
-        self, rows: list[torch.Tensor], grads: list[torch.Tensor], loss: float, dim: int, wire: torch.dtype
-    ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    def update_table(
+        self, optim: RowAdam, rows: list[torch.Tensor], grads: list[torch.Tensor], loss: float, wire: torch.dtype
+    ) -> float:
         dist = self._dist
-        mine_rows, mine_grads = self._concat(rows, grads, dim, wire)
-        # One all-gather of [row id's int32 bits | gradient] per rank, in the wire precision (the
-        # id takes 4 bytes' worth of columns; ids < 2**31, carried bit-exact).
-        id_cols = 4 // mine_grads.element_size()
-        ids = mine_rows.to(torch.int32).view(wire).reshape(-1, id_cols)
-        packed = torch.cat([ids, mine_grads], dim=1)
+        packed = _pack(*self._concat(rows, grads, optim.table.shape[1], wire))
         head = torch.tensor([float(packed.shape[0]), loss], dtype=torch.float64)
         heads = [torch.empty(2, dtype=torch.float64) for _ in range(self.shards)]
         dist.all_gather(heads, head)
-        every = self._gather_rows(packed, [int(h[0]) for h in heads])
-        total = float(sum(float(h[1]) for h in heads))
-        all_rows = every[:, :id_cols].contiguous().view(torch.int32).reshape(-1).long()
-        return all_rows, every[:, id_cols:].float(), total
+        every_rows, every_grads = _unpack(self._gather_rows(packed, [int(h[0]) for h in heads]))
+        optim.step_summed(every_rows, every_grads.float())  # every rank's rows, in rank order
+        return float(sum(float(h[1]) for h in heads))
 
     def sum_grads(self, params: Sequence[torch.Tensor]) -> None:
         if not params:
@@ -184,6 +189,21 @@ class ProcessGroup(Collective):
         parts = [torch.empty_like(padded) for _ in range(self.shards)]
         self._dist.all_gather(parts, padded.contiguous())
         return torch.cat([p[:k] for p, k in zip(parts, sizes, strict=True)])
+
+
+def _pack(rows: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """``[row id | values]`` in one tensor of ``values``' dtype: the id's int32 bits take 4 bytes'
+    worth of columns (ids < 2**31, carried bit-exact)."""
+    id_cols = 4 // values.element_size()
+    ids = rows.to(torch.int32).contiguous().view(values.dtype).reshape(-1, id_cols)
+    return torch.cat([ids, values], dim=1)
+
+
+def _unpack(packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The row ids (int64) and values of :func:`_pack`'s tensor."""
+    id_cols = 4 // packed.element_size()
+    ids = packed[:, :id_cols].contiguous().view(torch.int32).reshape(-1).long()
+    return ids, packed[:, id_cols:]
 
 
 def current() -> ProcessGroup | None:

@@ -23,8 +23,9 @@ class GNNConfig:
     (relation coefficients), ``similarity``. Loss: ``loss``, ``temperature``,
     ``extra_negatives``, ``logq``, ``l2``, ``cold_weight``, ``cold_extra_negatives``,
     ``ccl_margin``, ``ccl_negative_weight``, ``pda_gamma``. Sampler: ``batch_size`` (engagements
-    per step), ``user_positives`` (at most this many of one user's engagements per batch row),
-    ``fanout`` (neighbours per node in a step's one-hop block), ``refreshes`` (historical
+    per step and worker: ``W`` data-parallel workers take ``W`` times as many), ``user_positives``
+    (at most this many of one user's engagements per batch row), ``fanout`` (neighbours per node
+    in a step's one-hop block), ``refreshes`` (historical
     embeddings recomputed this many times per epoch). Schedule: ``lr``, ``epochs``,
     ``valid_fraction``, ``valid_users``, ``eval_every``, ``patience``, ``lr_decay`` /
     ``lr_decays`` (on a plateau the learning rate is multiplied by ``lr_decay``, at most

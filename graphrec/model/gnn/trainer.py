@@ -1,7 +1,9 @@
 """The training loop: batches of user rows, historical propagation, early stopping, checkpoints.
 
 One epoch (:meth:`Trainer.run`): the engagements are cut into user rows (:func:`.epoch_rows`);
-each step takes ``batch_size // user_positives`` rows, and
+each step takes ``batch_size // user_positives`` rows per worker (data-parallel, :mod:`.collective`:
+``W`` workers take ``W`` times as many rows per step, so an epoch has ``1 / W`` of the steps),
+and on each worker's rows
 
 1. its targets are the rows' users, the distinct notes they engaged (in-batch candidates) and
    ``extra_negatives`` uniform notes;
@@ -281,18 +283,15 @@ class Trainer:
             ptr = row_ptr[lo : hi + 1]
             share = (ptr[-1] - ptr[0]) / max(1, items.size)
             shard_rng = np.random.default_rng([step_seed, s])
-            loss, rows, x_all = self._shard_loss(
-                row_user[lo:hi], ptr - ptr[0], items[ptr[0] : ptr[-1]], shard_rng, (s, comm.shards)
-            )
+            loss, rows, x_all = self._shard_loss(row_user[lo:hi], ptr - ptr[0], items[ptr[0] : ptr[-1]], shard_rng)
             (loss * share).backward()
             assert x_all.grad is not None
             rows_parts.append(rows)
             grad_parts.append(x_all.grad.to(wire))  # the precision the shards' gradients travel in
             total += share * float(loss.detach())
-        rows, grads, total = comm.combine_rows(rows_parts, grad_parts, total, self.config.dim, wire)
+        total = comm.update_table(self.optim, rows_parts, grad_parts, total, wire)
         if self.encoder_optim is not None:
             comm.sum_grads(self.encoder_optim.params)
-        self.optim.step_summed(rows, grads)
         if self.encoder_optim is not None:
             self.encoder_optim.step()
         return total
@@ -303,21 +302,14 @@ class Trainer:
         row_ptr: np.ndarray,
         items: np.ndarray,
         rng: np.random.Generator,
-        shard: tuple[int, int] = (0, 1),
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The loss of shard ``shard = (s, W)`` of a step, the table rows it gathered and their live
-        vectors. The step's uniform negatives are divided among its shards, so W shards together
-        draw what one would, and each costs about ``1 / W`` of the step."""
+        """The loss of one worker's rows of a step (the whole step with one worker), the table rows
+        it gathered and their live vectors."""
         cfg, dev, o = self.config, self.device, self.offsets
-        index, n_shards = shard
-
-        def share(n: int) -> int:
-            return n // n_shards + int(index < n % n_shards)
-
         sizes = np.diff(row_ptr)
         pos_row_np = np.repeat(np.arange(row_user.size), sizes)
         cand, pos_col_np = np.unique(items, return_inverse=True)
-        n_extra = items.size if cfg.loss == "bpr" else share(cfg.extra_negatives)
+        n_extra = items.size if cfg.loss == "bpr" else cfg.extra_negatives
         extra = rng.integers(0, self.n_notes, size=n_extra)
         users, row_of = np.unique(row_user, return_inverse=True)
         targets = np.concatenate([users, o["note"] + cand, o["note"] + extra])
@@ -330,7 +322,7 @@ class Trainer:
 
         # side-info of the notes among the step's nodes (+ uniform cold negatives)
         note_pos = np.flatnonzero((nodes >= o["note"]) & (nodes < o["tag"]))
-        cold_extra = rng.integers(0, self.n_notes, size=share(cfg.cold_extra_negatives)) if self.side else extra[:0]
+        cold_extra = rng.integers(0, self.n_notes, size=cfg.cold_extra_negatives) if self.side else extra[:0]
         side_batch = self.side.batch(np.concatenate([nodes[note_pos] - o["note"], cold_extra])) if self.side else None
         gathered, at = self.sampler.index(np.concatenate([nodes, side_batch.nodes() if side_batch else nodes[:0]]))
         rows = torch.from_numpy(gathered).to(dev)
@@ -416,7 +408,7 @@ class Trainer:
         cfg = self.config
         rng = np.random.default_rng([cfg.seed, epoch])
         row_user, row_ptr, items = epoch_rows(self.engages, cfg.user_positives, rng)
-        per_step = max(1, cfg.batch_size // cfg.user_positives)
+        per_step = max(1, cfg.batch_size // cfg.user_positives) * self.collective.shards
         n_steps = max(1, math.ceil(row_user.size / per_step))
         refresh_at = set(np.linspace(0, n_steps, min(cfg.refreshes, n_steps), endpoint=False).astype(int).tolist())
         losses = []
