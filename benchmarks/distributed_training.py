@@ -6,8 +6,9 @@ The synthetic log of ``benchmarks/gnn_scaling.py`` (default 4M engagements: ``E 
 early stopping: ``patience`` is set above the epoch count) with
 
 * 1 worker x 1 thread (the peer, one process, the plain trainer), and
-* ``--workers`` workers x 1 thread under torchrun (gloo): every step's rows cut into one shard per
-  worker, table gradients all-gathered, refreshes split by rows (:mod:`graphrec.model.gnn.collective`).
+* ``--workers`` workers x 1 thread under torchrun (gloo): each worker takes ``batch_size``
+  engagements per step (DDP's per-process batch, so an epoch has ``1 / workers`` of the steps),
+  table gradients all-gathered, refreshes split by rows (:mod:`graphrec.model.gnn.collective`).
 
 Both run the same epochs on the same data, so the figure is the ratio of wall-clock seconds at
 the same amount of training (``--repeats R`` alternates the two jobs R times and takes each one's
