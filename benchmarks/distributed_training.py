@@ -12,8 +12,8 @@ early stopping: ``patience`` is set above the epoch count) with
 
 Both run the same epochs on the same data, so the figure is the ratio of wall-clock seconds at
 the same amount of training (``--repeats R`` alternates the two jobs R times and takes each one's
-fastest: this machine's speed drifts by up to 20% between runs), with the validation recall@20 of both to show the quality is the
-same (target: speed-up >= 1.7x with recall@20 within 1%). Seconds per epoch are taken from the
+fastest: this machine's speed drifts by up to 20% between runs), with the validation recall@20
+of both to show the quality is the same (target: speed-up >= 1.7x with recall@20 within 1%). Seconds per epoch are taken from the
 training log (epoch 2 onwards; the first also loads compiled kernels).
 
 The machine's own ceiling is measured in the same run (``--ceiling``, on by default):

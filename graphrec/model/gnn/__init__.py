@@ -54,8 +54,9 @@ state after every epoch (``.npz`` + JSON, atomic, no pickle) and ``fit`` resumes
 **Data-parallel** (:mod:`.collective`): inside a ``torch.distributed`` process group each rank
 computes one shard of every step (``batch_size`` engagements with its own negatives and neighbour
 samples), the row-sparse table gradients are all-gathered and summed identically on every rank,
-and the encoder's dense gradients all-reduced, so the ranks' tables stay equal; ``LocalShards(W)`` computes the same W shards in one
-process (the reference). Launchers: :mod:`graphrec.jobs.train`.
+and the encoder's dense gradients all-reduced, so the ranks' tables stay equal;
+``LocalShards(W)`` computes the same W shards in one process (the reference). Launchers:
+:mod:`graphrec.jobs.train`.
 
 Runs are seeded; ``fit`` returns ``self``; embeddings come out as numpy arrays
 (``user_embeddings_``, ``note_embeddings_``, ``tag_embeddings_``) and

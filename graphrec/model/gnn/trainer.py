@@ -292,7 +292,6 @@ class Trainer:
         total = comm.update_table(self.optim, rows_parts, grad_parts, total, wire)
         if self.encoder_optim is not None:
             comm.sum_grads(self.encoder_optim.params)
-        if self.encoder_optim is not None:
             self.encoder_optim.step()
         return total
 
