@@ -8,7 +8,11 @@ early stopping: ``patience`` is set above the epoch count) with
 * 1 worker x 1 thread (the peer, one process, the plain trainer), and
 * ``--workers`` workers x 1 thread under torchrun (gloo): each worker takes ``batch_size``
   engagements per step (DDP's per-process batch, so an epoch has ``1 / workers`` of the steps),
-  table gradients all-gathered, refreshes split by rows (:mod:`graphrec.model.gnn.collective`).
+  table gradients all-gathered, refreshes split by rows (:mod:`graphrec.model.gnn.collective`);
+* with ``--peer-batch`` (on by default), also 1 worker x 1 thread at the data-parallel job's
+  *global* batch (``workers x batch_size``): the same optimisation problem as the data-parallel
+  job, so its recall is the one "equal recall" compares with, and its seconds the second
+  speed-up figure. The default peer takes the per-worker batch and so twice as many steps.
 
 Both run the same epochs on the same data, so the figure is the ratio of wall-clock seconds at
 the same amount of training (``--repeats R`` alternates the two jobs R times and takes each one's
@@ -27,7 +31,8 @@ and the measured speed-up is what the collectives and sharding cost.
 Usage::
 
     python benchmarks/distributed_training.py --out benchmarks/results/distributed_training.json \\
-        [--engagements 4000000] [--epochs 3] [--workers 2] [--engine torchrun] [--repeats 1] [--no-ceiling]
+        [--engagements 4000000] [--epochs 3] [--workers 2] [--engine torchrun] [--repeats 1] [--no-ceiling] \\
+        [--no-peer-batch]
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _measure import scaling_graph, write_json
 
 from graphrec._table import format_table
+from graphrec.model.gnn import GNNConfig
 
 
 def _graph(n_engagements: int, path: Path) -> dict[str, int]:
@@ -60,13 +66,17 @@ def _graph(n_engagements: int, path: Path) -> dict[str, int]:
     }
 
 
-def _train(graph: Path, out: Path, workers: int, engine: str, epochs: int) -> dict[str, Any]:
+def _train(graph: Path, out: Path, workers: int, engine: str, epochs: int, batch_size: int = 0) -> dict[str, Any]:
+    """One run of the training job; ``batch_size`` 0 keeps the ``GNNConfig`` default."""
     from graphrec.jobs.train import TrainJobConfig, run
 
+    gnn: dict[str, Any] = {"epochs": epochs, "patience": epochs + 1}
+    if batch_size:
+        gnn["batch_size"] = batch_size
     cfg = TrainJobConfig(
         graph=str(graph),
         out=str(out),
-        gnn={"epochs": epochs, "patience": epochs + 1},
+        gnn=gnn,
         workers=workers,
         engine=engine,
         threads=1,
@@ -99,7 +109,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--engine", default="torchrun", choices=("torchrun", "spark"))
     ap.add_argument("--ceiling", action=argparse.BooleanOptionalAction, default=True)
-    ap.add_argument("--repeats", type=int, default=1, help="alternate the two jobs this many times; fastest of each")
+    ap.add_argument("--repeats", type=int, default=1, help="alternate the jobs this many times; fastest of each")
+    ap.add_argument(
+        "--peer-batch",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also train 1 worker at the data-parallel job's global batch (workers x batch_size)",
+    )
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="graphrec-ddp-") as tmp_name:
@@ -107,14 +123,19 @@ def main() -> None:
         t = time.perf_counter()
         sizes = _graph(args.engagements, tmp / "graph")
         print(f"graph: {sizes} in {time.perf_counter() - t:.1f}s", flush=True)
-        ones, manys = [], []
-        for r in range(args.repeats):  # alternated, so a slow spell of the machine hits both
+        global_batch = args.workers * GNNConfig().batch_size
+        ones, manys, peers = [], [], []
+        for r in range(args.repeats):  # alternated, so a slow spell of the machine hits every job
             ones.append(_train(tmp / "graph", tmp / f"one-{r}", 1, args.engine, args.epochs))
             print(f"1 worker: {ones[-1]['seconds_per_epoch']:.1f}s/epoch", flush=True)
             manys.append(_train(tmp / "graph", tmp / f"many-{r}", args.workers, args.engine, args.epochs))
             print(f"{args.workers} workers: {manys[-1]['seconds_per_epoch']:.1f}s/epoch", flush=True)
+            if args.peer_batch:
+                peers.append(_train(tmp / "graph", tmp / f"peer-{r}", 1, args.engine, args.epochs, global_batch))
+                print(f"1 worker, batch {global_batch}: {peers[-1]['seconds_per_epoch']:.1f}s/epoch", flush=True)
         one = min(ones, key=lambda x: x["seconds_per_epoch"])
         many = min(manys, key=lambda x: x["seconds_per_epoch"])
+        peer = min(peers, key=lambda x: x["seconds_per_epoch"]) if peers else None
         together = _together(tmp / "graph", tmp, args.workers, args.engine, args.epochs) if args.ceiling else []
     speedup = one["seconds_per_epoch"] / many["seconds_per_epoch"]
     r1, r2 = one["valid_recall@20"][-1], many["valid_recall@20"][-1]
@@ -130,6 +151,15 @@ def main() -> None:
             f"{r2:.4f}",
         ],
     ]
+    if peer is not None:
+        rows.append(
+            [
+                f"1 x 1 thread, batch {global_batch}",
+                f"{peer['seconds_per_epoch']:.1f}",
+                f"{peer['wall_seconds']:.1f}",
+                f"{peer['valid_recall@20'][-1]:.4f}",
+            ]
+        )
     ceiling = None
     if together:
         per_epoch = float(np.mean([t["seconds_per_epoch"] for t in together]))
@@ -141,6 +171,17 @@ def main() -> None:
         )
     print(format_table(["workers", "s / epoch", "job wall s", f"valid recall@20 (epoch {args.epochs})"], rows))
     print(f"speed-up {speedup:.2f}x (target >= 1.7x); recall ratio {r2 / r1:.4f} (target within 1%)")
+    peer_figures = None
+    if peer is not None:
+        peer_figures = {
+            "batch_size": global_batch,
+            "speedup": peer["seconds_per_epoch"] / many["seconds_per_epoch"],
+            "recall_ratio": [m / p for m, p in zip(many["valid_recall@20"], peer["valid_recall@20"], strict=True)],
+        }
+        print(
+            f"against 1 worker at the same global batch ({global_batch}): speed-up {peer_figures['speedup']:.2f}x, "
+            "recall ratio by epoch " + ", ".join(f"{x:.4f}" for x in peer_figures["recall_ratio"])
+        )
     if ceiling is not None:
         print(f"the machine's ceiling for {args.workers} workers: {ceiling:.2f}x (independent jobs at once)")
     if args.out:
@@ -153,6 +194,9 @@ def main() -> None:
                 "many": many,
                 "one_repeats": ones,
                 "many_repeats": manys,
+                "peer": peer,
+                "peer_repeats": peers,
+                "against_peer_batch": peer_figures,
                 "together": together,
                 "speedup": speedup,
                 "ceiling": ceiling,
