@@ -12,13 +12,14 @@ early stopping: ``patience`` is set above the epoch count) with
 * with ``--peer-batch`` (on by default), also 1 worker x 1 thread at the data-parallel job's
   *global* batch (``workers x batch_size``): the same optimisation problem as the data-parallel
   job, so its recall is the one "equal recall" compares with, and its seconds the second
-  speed-up figure. The default peer takes the per-worker batch and so twice as many steps.
+  speed-up figure. The default peer takes the per-worker batch and so ``workers`` times the steps.
 
 Both run the same epochs on the same data, so the figure is the ratio of wall-clock seconds at
-the same amount of training (``--repeats R`` alternates the two jobs R times and takes each one's
+the same amount of training (``--repeats R`` alternates the jobs R times and takes each one's
 fastest: this machine's speed drifts by up to 20% between runs), with the validation recall@20
-of both to show the quality is the same (target: speed-up >= 1.7x with recall@20 within 1%). Seconds per epoch are taken from the
-training log (epoch 2 onwards; the first also loads compiled kernels).
+of both to show the quality is the same (target: speed-up >= 1.7x with recall@20 within 1%).
+Seconds per epoch are taken from the training log (epoch 2 onwards; the first also loads
+compiled kernels).
 
 The machine's own ceiling is measured in the same run (``--ceiling``, on by default):
 ``--workers`` *independent* 1-worker x 1-thread jobs trained at the same time, each in its own
@@ -94,6 +95,11 @@ def _train(graph: Path, out: Path, workers: int, engine: str, epochs: int, batch
     }
 
 
+def _row(label: str, per_epoch: float, wall: float, recall: float) -> list[str]:
+    """One line of the printed table."""
+    return [label, f"{per_epoch:.1f}", f"{wall:.1f}", f"{recall:.4f}"]
+
+
 def _together(graph: Path, tmp: Path, workers: int, engine: str, epochs: int) -> list[dict[str, Any]]:
     """``workers`` independent 1-worker x 1-thread jobs at the same time (separate processes)."""
     ctx = multiprocessing.get_context("spawn")
@@ -142,33 +148,22 @@ def main() -> None:
     if args.repeats > 1:
         print("s / epoch of each repeat: 1 worker " + ", ".join(f"{x['seconds_per_epoch']:.1f}" for x in ones))
         print(f"{args.workers} workers " + ", ".join(f"{x['seconds_per_epoch']:.1f}" for x in manys))
+        if peers:
+            print(f"1 worker, batch {global_batch} " + ", ".join(f"{x['seconds_per_epoch']:.1f}" for x in peers))
     rows = [
-        ["1 x 1 thread", f"{one['seconds_per_epoch']:.1f}", f"{one['wall_seconds']:.1f}", f"{r1:.4f}"],
-        [
-            f"{args.workers} x 1 thread ({args.engine})",
-            f"{many['seconds_per_epoch']:.1f}",
-            f"{many['wall_seconds']:.1f}",
-            f"{r2:.4f}",
-        ],
+        _row("1 x 1 thread", one["seconds_per_epoch"], one["wall_seconds"], r1),
+        _row(f"{args.workers} x 1 thread ({args.engine})", many["seconds_per_epoch"], many["wall_seconds"], r2),
     ]
     if peer is not None:
-        rows.append(
-            [
-                f"1 x 1 thread, batch {global_batch}",
-                f"{peer['seconds_per_epoch']:.1f}",
-                f"{peer['wall_seconds']:.1f}",
-                f"{peer['valid_recall@20'][-1]:.4f}",
-            ]
-        )
+        label = f"1 x 1 thread, batch {global_batch}"
+        rows.append(_row(label, peer["seconds_per_epoch"], peer["wall_seconds"], peer["valid_recall@20"][-1]))
     ceiling = None
     if together:
         per_epoch = float(np.mean([t["seconds_per_epoch"] for t in together]))
         ceiling = args.workers * one["seconds_per_epoch"] / per_epoch
         wall = max(t["wall_seconds"] for t in together)
         recall = together[0]["valid_recall@20"][-1]
-        rows.append(
-            [f"{args.workers} independent 1 x 1 jobs at once", f"{per_epoch:.1f}", f"{wall:.1f}", f"{recall:.4f}"]
-        )
+        rows.append(_row(f"{args.workers} independent 1 x 1 jobs at once", per_epoch, wall, recall))
     print(format_table(["workers", "s / epoch", "job wall s", f"valid recall@20 (epoch {args.epochs})"], rows))
     print(f"speed-up {speedup:.2f}x (target >= 1.7x); recall ratio {r2 / r1:.4f} (target within 1%)")
     peer_figures = None
