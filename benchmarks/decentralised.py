@@ -13,13 +13,15 @@ Protocol (issue 23). Per dataset:
 - ``tail`` (the embedding channel's popularity penalty p);
 - ``niche`` (the same penalty scaled per user by how niche the user's history is:
   ``popularity_penalty_scaling="niche"``);
+- ``exposure`` (the same penalty counting predicted exposure instead of engagements:
+  ``popularity_basis="exposure"``, uniform or niche-scaled);
 - ``norm`` (the embedding channel's norm penalty: notes ranked by ``u.n / |n| ** b``);
 - ``interest`` (multi-interest retrieval, quota q);
 - ``explore`` (Gaussian exploration, quota q, sigma 1);
 - ``dpp`` and ``ssd`` (diversity re-ranking, weight w);
 - ``combo`` (the tail penalty with the norm penalty, with DPP, or with exploration; the niche
-  penalty with the norm penalty or with DPP; multi-interest or exploration candidates re-ranked
-  by DPP or SSD).
+  penalty with the norm penalty or with DPP; the exposure penalty with the norm penalty or with
+  DPP; multi-interest or exploration candidates re-ranked by DPP or SSD).
 
 Metrics come from :func:`graphrec.evaluate.ranking_metrics` with the training popularity, the
 note embeddings and the authors when known: recall, long-tail recall, coverage, Gini, ILAD,
@@ -73,6 +75,12 @@ def configurations() -> dict[str, ChannelConfig]:
         cfgs[f"tail p={p}"] = ChannelConfig(weights=PLAIN, popularity_penalty=p)
     for p in (0.2, 0.3, 0.4, 0.5, 0.7):
         cfgs[f"niche p={p}"] = ChannelConfig(weights=PLAIN, popularity_penalty=p, popularity_penalty_scaling="niche")
+    for p in (0.3, 0.5, 0.7, 1.0):
+        cfgs[f"exposure p={p}"] = ChannelConfig(weights=PLAIN, popularity_penalty=p, popularity_basis="exposure")
+    for p in (0.3, 0.5, 0.7):
+        cfgs[f"niche exposure p={p}"] = ChannelConfig(
+            weights=PLAIN, popularity_penalty=p, popularity_basis="exposure", popularity_penalty_scaling="niche"
+        )
     for b in (0.1, 0.2, 0.3):
         cfgs[f"norm b={b}"] = ChannelConfig(weights=PLAIN, norm_penalty=b)
     combos = [(b, p) for b in (0.1, 0.2, 0.3) for p in (0.2, 0.3, 0.4, 0.5)] + [(0.2, 0.7)]
@@ -81,6 +89,10 @@ def configurations() -> dict[str, ChannelConfig]:
     for b, p in ((0.2, 0.5), (0.2, 0.6), (0.25, 0.5), (0.25, 0.6)):
         cfgs[f"combo norm {b} + niche {p}"] = ChannelConfig(
             weights=PLAIN, norm_penalty=b, popularity_penalty=p, popularity_penalty_scaling="niche"
+        )
+    for p in (0.3, 0.5):
+        cfgs[f"combo norm 0.2 + exposure {p}"] = ChannelConfig(
+            weights=PLAIN, norm_penalty=0.2, popularity_penalty=p, popularity_basis="exposure"
         )
     for q in (0.1, 0.2):
         cfgs[f"interest q={q}"] = ChannelConfig(**_interest(q))
@@ -102,6 +114,15 @@ def configurations() -> dict[str, ChannelConfig]:
             diversity_weight=0.05,
         )
         cfgs[f"combo tail {p} + explore 0.05"] = ChannelConfig(**_explore(0.05), popularity_penalty=p)
+    for scaling in ("uniform", "niche"):
+        cfgs[f"combo {'niche ' if scaling == 'niche' else ''}exposure 0.3 + dpp 0.05"] = ChannelConfig(
+            weights=PLAIN,
+            popularity_penalty=0.3,
+            popularity_basis="exposure",
+            popularity_penalty_scaling=scaling,
+            diversity="dpp",
+            diversity_weight=0.05,
+        )
     # Diversity re-ranking over a wider candidate pool: multi-interest or exploration candidates
     # first, then DPP or SSD picks the list.
     for div, w in (("ssd", 0.5), ("ssd", 1.0), ("dpp", 0.1), ("dpp", 0.2)):

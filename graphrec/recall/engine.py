@@ -12,7 +12,17 @@ Channels
   the notes in the user's history (the bundle's and the request's), and the mean is over the
   bundle's users with a history (users without history get ``p``). Users who already reach for
   the tail are pushed further there; users who live in the head keep most of what they came
-  for, so the same recall loss buys more tail exposure. With ``norm_penalty = b > 0`` it ranks the
+  for, so the same recall loss buys more tail exposure. ``popularity_basis = "exposure"`` makes
+  the penalty count *predicted exposure* instead of training engagements: ``pop`` becomes the
+  number of users the channel would show the note to without this penalty, in their top
+  ``exposure_depth`` notes (the norm penalty applied, seen notes excluded). The count runs once
+  per engine, on first use, over a seeded sample of at most ``exposure_sample`` of the bundle's
+  users (one batch recall: O(sample)); live updates keep it by note id, and new notes start at
+  0. A note is penalised for the share of the feed the model would hand it, not for past
+  engagements: a mid-popularity note that tops many users' lists (a hub of the embedding space)
+  is pushed down, and a popular note that few lists reach is left alone, so more distinct notes
+  get shown for the same recall. ``niche_u`` stays on training popularity (it describes the
+  user's history). With ``norm_penalty = b > 0`` it ranks the
   fetched notes by ``u . n / |n| ** b`` before that (b = 1: by cosine). A dot-product model
   gives the notes it sees most the largest norms, so the norm carries popularity learned by the
   model rather than raw counts: b moves the channel to notes whose *direction* fits the user.
@@ -82,7 +92,7 @@ import os
 import threading
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +112,7 @@ __all__ = ["CHANNELS", "ChannelConfig", "RecallEngine", "RecallResult", "fold_in
 CHANNELS = ("embedding", "swing", "tag", "popular", "interest", "explore")
 DIVERSITY = ("none", "dpp", "ssd")
 PENALTY_SCALING = ("uniform", "niche")
+POPULARITY_BASIS = ("engagements", "exposure")
 
 
 @dataclass(frozen=True)
@@ -123,6 +134,12 @@ class ChannelConfig:
     #: "uniform" (every user gets ``popularity_penalty``) or "niche" (scaled per user by how
     #: niche their history is; see "Channels").
     popularity_penalty_scaling: str = "uniform"
+    #: What the popularity penalty counts: "engagements" (training popularity) or "exposure"
+    #: (how many users the unpenalised channel would show the note to; see "Channels").
+    popularity_basis: str = "engagements"
+    #: List length and user sample of the exposure count (``popularity_basis="exposure"``).
+    exposure_depth: int = 50
+    exposure_sample: int = 100_000
     #: Norm penalty exponent of the embedding channel (see "Channels"); 0 = none, 1 = cosine.
     norm_penalty: float = 0.0
     #: Global interests (note clusters) and interests kept per user (see "Channels").
@@ -160,6 +177,9 @@ class ChannelConfig:
         check_float("history_weight", self.history_weight, minimum=0.0)
         check_float("popularity_penalty", self.popularity_penalty, minimum=0.0)
         check_choice("popularity_penalty_scaling", self.popularity_penalty_scaling, PENALTY_SCALING)
+        check_choice("popularity_basis", self.popularity_basis, POPULARITY_BASIS)
+        check_int("exposure_depth", self.exposure_depth, minimum=1)
+        check_int("exposure_sample", self.exposure_sample, minimum=1)
         check_float("norm_penalty", self.norm_penalty, minimum=0.0, maximum=1.0)
         check_int("n_interests", self.n_interests, minimum=1)
         check_int("interests_per_user", self.interests_per_user, minimum=1)
@@ -286,6 +306,10 @@ class RecallEngine:
         self._max_seen = int(min(np.diff(self._history.indptr).max(initial=0), self.config.seen_cap))
         self._interests: NoteInterests | None = None
         self._interests_lock = threading.Lock()
+        #: Predicted exposure per note (``popularity_basis="exposure"``): counted on first use.
+        self._exposure: np.ndarray | None = None
+        self._exposure_scaled: np.ndarray | None = None
+        self._exposure_lock = threading.Lock()
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], config: ChannelConfig | None = None) -> RecallEngine:
@@ -298,8 +322,16 @@ class RecallEngine:
         return self._history
 
     def derive(self, bundle: Bundle, delta: Mapping[str, np.ndarray]) -> RecallEngine:
-        """A new engine over ``bundle`` with ``delta``, sharing this one's channel configuration."""
-        return RecallEngine(bundle, self.config, delta=delta)
+        """A new engine over ``bundle`` with ``delta``, sharing this one's channel configuration.
+
+        A predicted exposure already counted carries over by note id (new notes start at 0)."""
+        new = RecallEngine(bundle, self.config, delta=delta)
+        if self._exposure is not None:
+            pos = new._notes.index(self._notes.ids, missing="ignore")
+            counts = np.zeros(len(new._notes))
+            counts[pos[pos >= 0]] = self._exposure[pos >= 0]
+            new._set_exposure(counts)
+        return new
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write this engine, live updates included, as a bundle at ``path`` (atomically; the same
@@ -468,6 +500,47 @@ class RecallEngine:
             return p
         return p * (1.0 - float(self._popularity_scaled[engaged].mean())) / self._mean_niche
 
+    def predicted_exposure(self) -> np.ndarray:
+        """Per note index, how many users of the sample the embedding channel shows the note to
+        without the popularity penalty, in their top ``exposure_depth`` (see "Channels"). Counted
+        once per engine."""
+        if self._exposure is None:
+            with self._exposure_lock:  # the engine is shared by threads
+                if self._exposure is None:
+                    self._set_exposure(self._count_exposure())
+        assert self._exposure is not None
+        return self._exposure
+
+    def _count_exposure(self) -> np.ndarray:
+        cfg = self.config
+        users = self._users.ids
+        if users.size > cfg.exposure_sample:
+            rng = np.random.default_rng(0)
+            users = users[np.sort(rng.choice(users.size, cfg.exposure_sample, replace=False))]
+        unpenalised = replace(
+            cfg, weights={"embedding": 1.0}, quotas={}, candidates_factor=1, popularity_penalty=0.0, diversity="none"
+        )
+        plain = RecallEngine(self.bundle, unpenalised, delta=self.delta)
+        counts = np.zeros(len(self._notes))
+        for start in range(0, users.size, 4096):
+            shown = plain.recall(users[start : start + 4096], cfg.exposure_depth).ids.ravel()
+            pos = self._notes.index(shown, missing="ignore")
+            counts += np.bincount(pos[pos >= 0], minlength=counts.size)
+        return counts
+
+    def _set_exposure(self, counts: np.ndarray) -> None:
+        log_count = np.log1p(counts)
+        self._exposure_scaled = log_count / max(float(log_count.max(initial=0.0)), 1e-12)
+        self._exposure = counts
+
+    def _penalty_basis(self) -> np.ndarray:
+        """Per note, the scaled popularity that the popularity penalty multiplies (see "Channels")."""
+        if self.config.popularity_basis == "engagements":
+            return self._popularity_scaled
+        self.predicted_exposure()
+        assert self._exposure_scaled is not None
+        return self._exposure_scaled
+
     def _penalised(self, cand: np.ndarray, sc: np.ndarray, n: int, penalty: float) -> tuple[np.ndarray, np.ndarray]:
         """The embedding channel's ``n`` best, after the norm and popularity penalties (see "Channels")."""
         if not self._reranks_embedding or cand.size == 0:
@@ -475,7 +548,9 @@ class RecallEngine:
         if self._note_norm is not None:
             sc = sc / np.maximum(self._note_norm[cand], 1e-12) ** self.config.norm_penalty
         span = max(float(sc.max() - sc.min()), 1e-12)
-        adjusted = (sc - sc.min()) / span - penalty * self._popularity_scaled[cand]
+        adjusted = (sc - sc.min()) / span
+        if penalty > 0:
+            adjusted = adjusted - penalty * self._penalty_basis()[cand]
         order = np.lexsort((cand, -adjusted))[:n]
         return cand[order], adjusted[order]
 

@@ -367,6 +367,77 @@ def test_niche_scaling_gives_each_user_the_penalty_of_their_history(engine):
         ChannelConfig(popularity_penalty_scaling="per-user")
 
 
+def _exposure_reference(b, depth, users=None):
+    """Slow, obvious exposure count: each user's top ``depth`` notes by inner product (float64),
+    seen notes excluded, counted per note."""
+    hist = b.history.tocsr()
+    emb_u, emb_n = b.embeddings["user"].astype(np.float64), b.embeddings["note"].astype(np.float64)
+    counts = np.zeros(emb_n.shape[0])
+    for row in range(emb_u.shape[0]) if users is None else users:
+        scores = emb_n @ emb_u[row]
+        scores[hist[row].indices] = -np.inf
+        counts[np.lexsort((np.arange(scores.size), -scores))[:depth]] += 1
+    return counts
+
+
+def test_exposure_basis_penalises_the_notes_the_unpenalised_channel_shows_most(engine):
+    """Reference: the exposure count of every user's unpenalised top ``exposure_depth``, then the
+    channel's pool (as in the norm-penalty test) ranked by min-max(u.n) - p * log1p(count) /
+    log1p(max count), all in plain numpy."""
+    b = engine.bundle
+    hist = b.history.tocsr()
+    emb_u, emb_n = b.embeddings["user"].astype(np.float64), b.embeddings["note"].astype(np.float64)
+    depth, p, k = 8, 0.5, 5
+    cfg = ChannelConfig(
+        weights={"embedding": 1.0}, popularity_penalty=p, popularity_basis="exposure", exposure_depth=depth
+    )
+    eng = RecallEngine(b, cfg)
+    counts = _exposure_reference(b, depth)
+    np.testing.assert_array_equal(eng.predicted_exposure(), counts)
+    assert counts.sum() == depth * emb_u.shape[0]
+    basis = np.log1p(counts) / np.log1p(counts.max())
+    users = list(engine.known_users()[:20])
+    res = eng.recall(users, k=k)
+    room = min(int(np.diff(hist.indptr).max()), cfg.seen_cap)
+    for r, u in enumerate(users):
+        row = b.ids["user"].index([u])[0]
+        scores = emb_n @ emb_u[row]
+        pool = np.lexsort((np.arange(scores.size), -scores))[: 2 * cfg.candidates_factor * k + room]
+        pool = pool[~np.isin(pool, hist[row].indices)]
+        s = scores[pool]
+        adjusted = (s - s.min()) / (s.max() - s.min()) - p * basis[pool]
+        ranked = pool[np.lexsort((pool, -adjusted))][:k]
+        assert res.ids[r].tolist() == b.ids["note"].ids[ranked].tolist()
+    engagements = RecallEngine(b, ChannelConfig(weights={"embedding": 1.0}, popularity_penalty=p)).recall(users, k=k)
+    assert (engagements.ids != res.ids).any()  # the two bases differ on this bundle
+
+
+def test_exposure_sample_is_seeded_and_carried_over_by_note_id(engine, monkeypatch):
+    b = engine.bundle
+    cfg = ChannelConfig(
+        weights={"embedding": 1.0},
+        popularity_penalty=0.5,
+        popularity_basis="exposure",
+        exposure_depth=6,
+        exposure_sample=7,
+    )
+    counts = RecallEngine(b, cfg).predicted_exposure()
+    chosen = np.sort(np.random.default_rng(0).choice(len(b.ids["user"]), 7, replace=False))
+    np.testing.assert_array_equal(counts, _exposure_reference(b, 6, chosen))
+    # Live updates keep the count (by note id) instead of counting again; removed notes drop out.
+    eng = RecallEngine(b, cfg)
+    eng.predicted_exposure()
+    gone = b.ids["note"].ids[int(np.argmax(counts))]
+    monkeypatch.setattr(RecallEngine, "_count_exposure", lambda self: pytest.fail("exposure counted again"))
+    after = eng.remove_notes([gone])
+    keep = b.ids["note"].ids != gone
+    np.testing.assert_array_equal(after.predicted_exposure(), counts[keep])
+    after.recall(list(engine.known_users()[:3]), k=5)
+    for bad in ({"popularity_basis": "clicks"}, {"exposure_depth": 0}, {"exposure_sample": 0}):
+        with pytest.raises(InvalidParameterError, match=next(iter(bad))):
+            ChannelConfig(**bad)
+
+
 def test_norm_penalty_reranks_the_fetched_pool_by_u_dot_n_over_norm_power(engine):
     """Reference: the exact inner-product pool the channel fetches (2 * candidates_factor * k
     notes plus room for the longest seen list, less the user's seen notes), ranked by
