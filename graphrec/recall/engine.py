@@ -529,6 +529,7 @@ class RecallEngine:
         return counts
 
     def _set_exposure(self, counts: np.ndarray) -> None:
+        # The scaled array first: a thread that sees ``_exposure`` set finds it ready.
         log_count = np.log1p(counts)
         self._exposure_scaled = log_count / max(float(log_count.max(initial=0.0)), 1e-12)
         self._exposure = counts
