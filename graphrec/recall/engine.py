@@ -178,7 +178,7 @@ class ChannelConfig:
         check_float("popularity_penalty", self.popularity_penalty, minimum=0.0)
         check_choice("popularity_penalty_scaling", self.popularity_penalty_scaling, PENALTY_SCALING)
         check_choice("popularity_basis", self.popularity_basis, POPULARITY_BASIS)
-        check_int("exposure_depth", self.exposure_depth, minimum=1)
+        _check_k(self.exposure_depth, "exposure_depth")  # the k of the plain recall that counts exposure
         check_int("exposure_sample", self.exposure_sample, minimum=1)
         check_float("norm_penalty", self.norm_penalty, minimum=0.0, maximum=1.0)
         check_int("n_interests", self.n_interests, minimum=1)
@@ -206,10 +206,17 @@ class RecallResult:
 MAX_K = 10_000
 
 
-def _check_k(k: Any) -> int:
-    k = check_int("k", k, minimum=1)
+def _log_scaled(counts: np.ndarray) -> np.ndarray:
+    """``log1p(count) / log1p(max count)`` per note, in [0, 1] (all 0 when every count is 0):
+    the popularity a penalty multiplies, whichever basis counts it."""
+    log_count = np.log1p(np.maximum(np.asarray(counts, dtype=np.float64), 0.0))
+    return log_count / max(float(log_count.max(initial=0.0)), 1e-12)
+
+
+def _check_k(k: Any, name: str = "k") -> int:
+    k = check_int(name, k, minimum=1)
     if k > MAX_K:
-        raise InvalidParameterError(f"`k` must be at most {MAX_K:,}; got {k:,}")
+        raise InvalidParameterError(f"`{name}` must be at most {MAX_K:,}; got {k:,}")
     return k
 
 
@@ -295,8 +302,7 @@ class RecallEngine:
         self._history.sort_indices()
         self._pop_order, _ = topk(bundle.popularity.astype(np.float64), len(self._notes))
         self._popularity_boost = 1.0 + np.log1p(bundle.popularity.astype(np.float64))
-        log_pop = np.log1p(np.maximum(bundle.popularity.astype(np.float64), 0.0))
-        self._popularity_scaled = log_pop / max(float(log_pop.max(initial=0.0)), 1e-12)
+        self._popularity_scaled = _log_scaled(bundle.popularity)
         self._mean_niche = self._bundle_mean_niche() if self._scales_by_niche else 1.0
         self._note_norm = (
             np.linalg.norm(bundle.embeddings["note"].astype(np.float64), axis=1)
@@ -530,8 +536,7 @@ class RecallEngine:
 
     def _set_exposure(self, counts: np.ndarray) -> None:
         # The scaled array first: a thread that sees ``_exposure`` set finds it ready.
-        log_count = np.log1p(counts)
-        self._exposure_scaled = log_count / max(float(log_count.max(initial=0.0)), 1e-12)
+        self._exposure_scaled = _log_scaled(counts)
         self._exposure = counts
 
     def _penalty_basis(self) -> np.ndarray:

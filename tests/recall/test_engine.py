@@ -367,17 +367,27 @@ def test_niche_scaling_gives_each_user_the_penalty_of_their_history(engine):
         ChannelConfig(popularity_penalty_scaling="per-user")
 
 
-def _exposure_reference(b, depth, users=None):
-    """Slow, obvious exposure count: each user's top ``depth`` notes by inner product (float64),
-    seen notes excluded, counted per note."""
+def _exposure_reference(engine, depth, users=None):
+    """Slow, obvious exposure count: each user's top ``depth`` notes by inner product
+    (``_reference_top``), seen notes excluded, counted per note."""
+    b = engine.bundle
     hist = b.history.tocsr()
-    emb_u, emb_n = b.embeddings["user"].astype(np.float64), b.embeddings["note"].astype(np.float64)
-    counts = np.zeros(emb_n.shape[0])
+    emb_u = b.embeddings["user"].astype(np.float64)
+    counts = np.zeros(len(b.ids["note"]))
     for row in range(emb_u.shape[0]) if users is None else users:
-        scores = emb_n @ emb_u[row]
-        scores[hist[row].indices] = -np.inf
-        counts[np.lexsort((np.arange(scores.size), -scores))[:depth]] += 1
+        counts[b.ids["note"].index(_reference_top(engine, emb_u[row], hist[row].indices, depth))] += 1
     return counts
+
+
+def _fetched_pool(b, row, cfg, k):
+    """The embedding channel's re-ranked fetch for user row ``row``, exactly: the best
+    ``2 * candidates_factor * k`` notes by inner product plus room for the longest seen list,
+    less the user's seen notes; returned with every note's inner product."""
+    hist = b.history.tocsr()
+    scores = b.embeddings["note"].astype(np.float64) @ b.embeddings["user"][row].astype(np.float64)
+    room = min(int(np.diff(hist.indptr).max()), cfg.seen_cap)
+    pool = np.lexsort((np.arange(scores.size), -scores))[: 2 * cfg.candidates_factor * k + room]
+    return pool[~np.isin(pool, hist[row].indices)], scores
 
 
 def test_exposure_basis_penalises_the_notes_the_unpenalised_channel_shows_most(engine):
@@ -385,25 +395,19 @@ def test_exposure_basis_penalises_the_notes_the_unpenalised_channel_shows_most(e
     channel's pool (as in the norm-penalty test) ranked by min-max(u.n) - p * log1p(count) /
     log1p(max count), all in plain numpy."""
     b = engine.bundle
-    hist = b.history.tocsr()
-    emb_u, emb_n = b.embeddings["user"].astype(np.float64), b.embeddings["note"].astype(np.float64)
     depth, p, k = 8, 0.5, 5
     cfg = ChannelConfig(
         weights={"embedding": 1.0}, popularity_penalty=p, popularity_basis="exposure", exposure_depth=depth
     )
     eng = RecallEngine(b, cfg)
-    counts = _exposure_reference(b, depth)
+    counts = _exposure_reference(engine, depth)
     np.testing.assert_array_equal(eng.predicted_exposure(), counts)
-    assert counts.sum() == depth * emb_u.shape[0]
+    assert counts.sum() == depth * len(b.ids["user"])
     basis = np.log1p(counts) / np.log1p(counts.max())
     users = list(engine.known_users()[:20])
     res = eng.recall(users, k=k)
-    room = min(int(np.diff(hist.indptr).max()), cfg.seen_cap)
     for r, u in enumerate(users):
-        row = b.ids["user"].index([u])[0]
-        scores = emb_n @ emb_u[row]
-        pool = np.lexsort((np.arange(scores.size), -scores))[: 2 * cfg.candidates_factor * k + room]
-        pool = pool[~np.isin(pool, hist[row].indices)]
+        pool, scores = _fetched_pool(b, b.ids["user"].index([u])[0], cfg, k)
         s = scores[pool]
         adjusted = (s - s.min()) / (s.max() - s.min()) - p * basis[pool]
         ranked = pool[np.lexsort((pool, -adjusted))][:k]
@@ -423,7 +427,7 @@ def test_exposure_sample_is_seeded_and_carried_over_by_note_id(engine, monkeypat
     )
     counts = RecallEngine(b, cfg).predicted_exposure()
     chosen = np.sort(np.random.default_rng(0).choice(len(b.ids["user"]), 7, replace=False))
-    np.testing.assert_array_equal(counts, _exposure_reference(b, 6, chosen))
+    np.testing.assert_array_equal(counts, _exposure_reference(engine, 6, chosen))
     # Live updates keep the count (by note id) instead of counting again; removed notes drop out.
     eng = RecallEngine(b, cfg)
     eng.predicted_exposure()
@@ -433,7 +437,12 @@ def test_exposure_sample_is_seeded_and_carried_over_by_note_id(engine, monkeypat
     keep = b.ids["note"].ids != gone
     np.testing.assert_array_equal(after.predicted_exposure(), counts[keep])
     after.recall(list(engine.known_users()[:3]), k=5)
-    for bad in ({"popularity_basis": "clicks"}, {"exposure_depth": 0}, {"exposure_sample": 0}):
+    for bad in (
+        {"popularity_basis": "clicks"},
+        {"exposure_depth": 0},
+        {"exposure_depth": 20_000},
+        {"exposure_sample": 0},
+    ):
         with pytest.raises(InvalidParameterError, match=next(iter(bad))):
             ChannelConfig(**bad)
 
@@ -444,19 +453,13 @@ def test_norm_penalty_reranks_the_fetched_pool_by_u_dot_n_over_norm_power(engine
     u.n / |n| ** b in plain numpy."""
     users = list(engine.known_users()[:20])
     b = engine.bundle
-    hist = b.history.tocsr()
-    emb_u, emb_n = b.embeddings["user"].astype(np.float64), b.embeddings["note"].astype(np.float64)
-    norms = np.linalg.norm(emb_n, axis=1)
+    norms = np.linalg.norm(b.embeddings["note"].astype(np.float64), axis=1)
     k = 5
-    room = min(int(np.diff(hist.indptr).max()), ChannelConfig().seen_cap)
     for beta in (0.5, 1.0):
         cfg = ChannelConfig(weights={"embedding": 1.0}, norm_penalty=beta)
         res = RecallEngine(b, cfg).recall(users, k=k)
         for r, u in enumerate(users):
-            row = b.ids["user"].index([u])[0]
-            scores = emb_n @ emb_u[row]
-            pool = np.lexsort((np.arange(scores.size), -scores))[: 2 * cfg.candidates_factor * k + room]
-            pool = pool[~np.isin(pool, hist[row].indices)]
+            pool, scores = _fetched_pool(b, b.ids["user"].index([u])[0], cfg, k)
             ranked = pool[np.lexsort((pool, -(scores[pool] / norms[pool] ** beta)))][:k]
             assert res.ids[r].tolist() == b.ids["note"].ids[ranked].tolist()
     plain = RecallEngine(b, ChannelConfig(weights={"embedding": 1.0})).recall(users, k=k)
