@@ -1,14 +1,21 @@
-"""Parameter checks shared by public entry points (never ``assert`` on user input)."""
+"""Parameter checks shared by public entry points (never ``assert`` on user input), and the
+reader of config files (YAML, TOML or JSON) into frozen dataclasses with unknown keys rejected:
+the jobs' configs and the service's channel configuration."""
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
+import os
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from graphrec.exceptions import InvalidParameterError
 
-__all__ = ["check_choice", "check_float", "check_int", "from_mapping"]
+__all__ = ["check_choice", "check_float", "check_int", "from_mapping", "load_config"]
 
 T = TypeVar("T")
 
@@ -135,4 +142,32 @@ def from_mapping(cls: type[T], data: Any, *, source: str = "config") -> T:
                 f"{source}: option `{name}` must be {_type_name(hint)}; got {value!r} ({type(value).__name__})"
             )
         values[name] = tuple(value) if typing.get_origin(hint) is tuple and isinstance(value, list) else value
-    return cls(**values)
+    try:
+        return cls(**values)
+    except InvalidParameterError as exc:  # the class's own checks: say where the bad value came from
+        raise InvalidParameterError(f"{source}: {exc}") from None
+
+
+def load_config(cls: type[T], path: str | os.PathLike[str]) -> T:
+    """Read a ``.yaml``/``.yml``/``.toml``/``.json`` file into dataclass ``cls``."""
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidParameterError(f"{p}: no such config file")
+    if p.suffix not in (".yaml", ".yml", ".toml", ".json"):
+        raise InvalidParameterError(f"{p}: config files are .yaml, .yml, .toml or .json")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InvalidParameterError(f"{p}: not UTF-8 text") from None
+    import yaml
+
+    parsers: dict[str, tuple[str, Callable[[str], Any], type[Exception]]] = {
+        ".toml": ("TOML", tomllib.loads, tomllib.TOMLDecodeError),
+        ".json": ("JSON", json.loads, json.JSONDecodeError),
+    }
+    kind, parse, errors = parsers.get(p.suffix, ("YAML", yaml.safe_load, yaml.YAMLError))
+    try:
+        data = parse(text)
+    except errors as exc:  # one line: the parsers' messages span several
+        raise InvalidParameterError(f"{p}: not valid {kind} ({' '.join(str(exc).split())})") from None
+    return from_mapping(cls, data or {}, source=str(p))

@@ -127,12 +127,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(f"\nDoWhy: ATE of a note being popular on engagement {deb['estimate_ate']:+.4f}; refutations: {refs}")
     print("\n" + _steps_table(steps))
     print(f"\nwrote {out / 'bundle'} (serving bundle), {out / 'metrics.json'} and each step's output under {out}/")
+    print(
+        f"serve it: graphrec serve --bundle {out / 'bundle'} [--channels {out / 'evaluate' / 'levers.json'}] "
+        "(with --channels: the 'recall engine + levers' row; without: 'all channels')"
+    )
     return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from graphrec._validation import load_config
     from graphrec.jobs.chain import ChainConfig, run
-    from graphrec.jobs.config import load_config
 
     config = load_config(ChainConfig, args.config)
     steps = run(config)
@@ -147,7 +151,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from graphrec.jobs.config import load_config
+    from graphrec._validation import load_config
     from graphrec.jobs.train import TrainJobConfig, run
 
     config = load_config(TrainJobConfig, args.config)
@@ -191,10 +195,26 @@ def _recall_table(res: Any, queries: list[str], what: str) -> str:
     return format_table([what, "rank", "note" if what == "user" else "result", "score", "channel"], rows)
 
 
+def _channels(path: str | None) -> Any:
+    """``--channels``: the :class:`~graphrec.recall.ChannelConfig` in a YAML/TOML/JSON file, or None."""
+    from graphrec._validation import load_config
+    from graphrec.recall import ChannelConfig
+
+    return None if path is None else load_config(ChannelConfig, path)
+
+
+def _add_channels_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--channels",
+        help="channel weights and levers: ChannelConfig fields in a .yaml/.toml/.json file, e.g. the chain's "
+        "WORK/evaluate/levers.json (default: the plain engine)",
+    )
+
+
 def _cmd_recall(args: argparse.Namespace) -> int:
     from graphrec.recall import RecallEngine
 
-    engine = RecallEngine.load(args.bundle)
+    engine = RecallEngine.load(args.bundle, _channels(args.channels))
     queries = [u.strip() for u in args.users.split(",") if u.strip()]
     if not queries:
         print("graphrec recall: error: --users is empty", file=sys.stderr)
@@ -294,7 +314,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     check_int("--workers", args.workers, minimum=1)
     check_int("--port", args.port, minimum=0)
-    load_bundle(args.bundle)  # refuse a bad bundle with one line, before the server starts
+    _channels(args.channels)  # refuse a bad channel file or bundle with one line, before the server starts
+    load_bundle(args.bundle)
     try:
         import uvicorn
     except ImportError:
@@ -304,6 +325,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     os.environ["GRAPHREC_BUNDLE"] = str(Path(args.bundle).resolve())
     if args.watch:
         os.environ["GRAPHREC_WATCH"] = str(args.watch)
+    if args.channels:
+        os.environ["GRAPHREC_CHANNELS"] = str(Path(args.channels).resolve())
     uvicorn.run(
         "graphrec.serve.app:app_from_env",
         factory=True,
@@ -378,11 +401,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("run", help="run the batch chain (ingest, graph, weights, train, bundle, evaluate)")
-    p.add_argument("config", help="YAML/TOML config (see graphrec/jobs/chain.py and pipelines/configs/)")
+    p.add_argument("config", help="YAML/TOML/JSON config (see graphrec/jobs/chain.py and pipelines/configs/)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("train", help="train the GNN on a saved graph, in one process or data-parallel on N workers")
-    p.add_argument("config", help="YAML/TOML config (graph, out, gnn, workers, engine; see graphrec/jobs/train.py)")
+    p.add_argument(
+        "config", help="YAML/TOML/JSON config (graph, out, gnn, workers, engine; see graphrec/jobs/train.py)"
+    )
     p.add_argument("--workers", type=int, default=None, help="data-parallel worker processes (overrides the config)")
     p.add_argument("--engine", choices=("torchrun", "spark"), default=None, help="launcher for workers > 1")
     p.set_defaults(func=_cmd_train)
@@ -411,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--history", default=None, help="comma-separated note ids each user engaged with since the build, oldest first"
     )
+    _add_channels_option(p)
     p.set_defaults(func=_cmd_recall)
 
     p = sub.add_parser("coldstart", help="seed audiences for new notes (bundle with a GNN note encoder)")
@@ -435,6 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1, help="server processes (each loads the bundle)")
     p.add_argument("--watch", type=float, default=None, help="reload when the bundle changes, polling every N s")
+    _add_channels_option(p)
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("graph-info", help="summarise a saved graph")

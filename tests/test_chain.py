@@ -7,8 +7,8 @@ import json
 import pytest
 
 import graphrec.jobs.chain as chain
+from graphrec._validation import load_config
 from graphrec.exceptions import ArtifactError, InvalidParameterError
-from graphrec.jobs.config import load_config
 from graphrec.recall import RecallEngine
 
 

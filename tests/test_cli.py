@@ -5,7 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from graphrec.cli import main
+from graphrec.exceptions import InvalidParameterError
 from graphrec.graph import HeteroGraph
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,6 +93,15 @@ def test_demo_on_bundled_sample(demo_run):
 
     engine = RecallEngine.load(out / "bundle")
     assert engine.recall(list(engine.known_users()[:2]), k=5).ids.shape == (2, 5)
+    # The evaluated levers, written for `graphrec serve --channels` (as the demo's last line says).
+    from graphrec._validation import load_config
+    from graphrec.jobs.chain import DEFAULT_LEVERS
+    from graphrec.recall import ChannelConfig
+
+    levers = out / "evaluate" / "levers.json"
+    assert json.loads(levers.read_text()) == DEFAULT_LEVERS and f"--channels {levers}" in proc.stdout
+    served = RecallEngine(engine.bundle, load_config(ChannelConfig, levers)).warm()
+    assert served.recall(list(engine.known_users()[:2]), k=5).ids.shape == (2, 5)
     # The planted structure is there to be found: the GNN beats popularity and ItemCF.
     assert metrics["gnn (embeddings)"]["recall@20"] > 1.5 * metrics["popularity"]["recall@20"]
     assert metrics["gnn (embeddings)"]["recall@20"] > metrics["itemcf (alpha=0.2)"]["recall@20"]
@@ -119,3 +131,58 @@ def test_recall_cli_on_demo_bundle(tmp_path, capsys, small_tables):
     assert "channel" in out and "popularity fallback" in out and user in out
     assert main(["recall", "--bundle", str(tmp_path / "b"), "--users", user, "-k", "0"]) == 2
     assert "`k` must be an int >= 1" in capsys.readouterr().err
+    # --channels: the levers in a YAML, TOML or JSON file; a bad one is refused in one line naming it.
+    (tmp_path / "levers.yaml").write_text("weights: {embedding: 1.0}\npopularity_penalty: 0.5\n")
+    assert (
+        main(
+            [
+                "recall",
+                "--bundle",
+                str(tmp_path / "b"),
+                "--users",
+                user,
+                "-k",
+                "3",
+                "--channels",
+                str(tmp_path / "levers.yaml"),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "embedding" in out and "swing" not in out
+    (tmp_path / "levers.toml").write_text('diversity = "mmr"\n')
+    assert (
+        main(["recall", "--bundle", str(tmp_path / "b"), "--users", user, "--channels", str(tmp_path / "levers.toml")])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{tmp_path / 'levers.toml'}: `diversity` must be one of" in err, err
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("a.yaml", b"weights: [1,\n  2\n", "not valid YAML (while parsing a flow sequence"),
+        ("b.json", b"[1, 2]", "expected a mapping of options; got list"),
+        ("c.toml", b"x = ", "not valid TOML"),
+        ("d.json", b"\xff\xfe", "not UTF-8 text"),
+        ("e.txt", b"{}", "config files are .yaml, .yml, .toml or .json"),
+        ("f.json", b'{"seen_cap": -1}', "`seen_cap` must be an int >= 0; got -1"),
+    ],
+)
+def test_config_files_are_read_strictly_with_one_line_errors(tmp_path, name, data, message):
+    from graphrec._validation import load_config
+    from graphrec.recall import ChannelConfig
+
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(InvalidParameterError) as info:
+        load_config(ChannelConfig, tmp_path / name)
+    assert str(info.value).startswith(f"{tmp_path / name}: ") and message in str(info.value)
+    assert "\n" not in str(info.value)
+    (tmp_path / "ok.json").write_text('{"popularity_penalty": 0.2, "weights": {"embedding": 1.0}}')
+    assert load_config(ChannelConfig, tmp_path / "ok.json") == ChannelConfig(
+        popularity_penalty=0.2, weights={"embedding": 1.0}
+    )
+    with pytest.raises(InvalidParameterError, match="no such config file"):
+        load_config(ChannelConfig, tmp_path)

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from graphrec._validation import load_config
 from graphrec.cli import main
 from graphrec.exceptions import InvalidParameterError, SchemaError
-from graphrec.jobs.config import load_config
 from graphrec.jobs.swing import SwingJobConfig, run
 
 

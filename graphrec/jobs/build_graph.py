@@ -1,6 +1,6 @@
 """Job: read interactions and side-info, validate, build the heterogeneous graph, save it.
 
-Config keys (YAML/TOML): ``interactions`` (path, required), ``out`` (directory, required),
+Config keys (YAML/TOML/JSON): ``interactions`` (path, required), ``out`` (directory, required),
 ``notes``, ``users`` (paths), ``event_weights`` (mapping), ``weighting`` (sum|log1p|binary),
 ``unknown_events`` (error|drop).
 """

@@ -29,7 +29,9 @@ Steps and outputs::
     bundle/    the serving bundle (RecallEngine.load / ColdStart.from_bundle open it)
                (each directory also holds its _step.json)
     evaluate/  metrics.json: GNN, recall engine (plain and with the `levers`), popularity, ItemCF, Swing
-               on the test split, with diversity, novelty and creator-exposure metrics
+               on the test split, with diversity, novelty and creator-exposure metrics;
+               levers.json: the evaluated `levers`, to serve them
+               (``graphrec serve --bundle WORK/bundle --channels WORK/evaluate/levers.json``)
 
 A YAML config holds :class:`ChainConfig`'s fields; ``gnn`` is a mapping of
 :class:`graphrec.model.GNNConfig` overrides.
@@ -405,6 +407,7 @@ def _evaluate(cfg: ChainConfig, work: Path, *, show_progress: bool | None) -> di
         )
         report = {"metrics": results, "test_pairs_dropped": dropped, "k": cfg.k}
         (tmp / "metrics.json").write_text(json.dumps(report, indent=2, sort_keys=True))
+        (tmp / "levers.json").write_text(json.dumps(cfg.levers, indent=2, sort_keys=True))
         return report
 
     return _run_step(cfg, work, "evaluate", body)

@@ -56,7 +56,7 @@ class TrainingFailedError(GraphRecError, RuntimeError):
 
 @dataclass(frozen=True)
 class TrainJobConfig:
-    """Options of the training job (a YAML/TOML file of these keys)."""
+    """Options of the training job (a YAML/TOML/JSON file of these keys)."""
 
     graph: str
     out: str

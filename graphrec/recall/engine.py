@@ -99,6 +99,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from graphrec._progress import progress
 from graphrec._topk import topk
 from graphrec._validation import check_choice, check_float, check_int
 from graphrec.exceptions import InvalidParameterError
@@ -463,15 +464,19 @@ class RecallEngine:
         unit = lambda v: v / max(float(np.linalg.norm(v)), 1e-12)  # noqa: E731
         return (unit(user) + self.config.history_weight * unit(h)).astype(np.float32)
 
+    def _note_interests(self) -> NoteInterests:
+        """The global interests (note clusters) of the ``"interest"`` channel, clustered on first use."""
+        if self._interests is None:
+            with self._interests_lock:  # clustered once; the engine is shared by threads
+                if self._interests is None:
+                    self._interests = NoteInterests(self.bundle.embeddings["note"], self.config.n_interests)
+        return self._interests
+
     def _interest(
         self, recent: tuple[np.ndarray, np.ndarray], n: int, seen: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Round-robin over ANN searches for each of the user's top interests (see "Channels")."""
-        if self._interests is None:
-            with self._interests_lock:  # clustered once, on first use; the engine is shared by threads
-                if self._interests is None:
-                    self._interests = NoteInterests(self.bundle.embeddings["note"], self.config.n_interests)
-        queries = user_interests(self._interests, recent[0], recent[1], self.config.interests_per_user)
+        queries = user_interests(self._note_interests(), recent[0], recent[1], self.config.interests_per_user)
         if not queries:
             return np.empty(0, dtype=np.int64), np.empty(0)
         fetch = min(n + seen.size, len(self._notes))
@@ -506,6 +511,17 @@ class RecallEngine:
             return p
         return p * (1.0 - float(self._popularity_scaled[engaged].mean())) / self._mean_niche
 
+    def warm(self) -> RecallEngine:
+        """Compute now the state this configuration builds on first use, so that no request pays
+        for it: the interest clusters (``"interest"`` channel on) and the predicted exposure
+        (``popularity_basis="exposure"`` with a penalty). The service warms an engine before
+        serving it. Returns ``self``."""
+        if self.config.weights.get("interest", 0.0) > 0:
+            self._note_interests()
+        if self.config.popularity_penalty > 0 and self.config.popularity_basis == "exposure":
+            self.predicted_exposure()
+        return self
+
     def predicted_exposure(self) -> np.ndarray:
         """Per note index, how many users of the sample the embedding channel shows the note to
         without the popularity penalty, in their top ``exposure_depth`` (see "Channels"). Counted
@@ -528,7 +544,7 @@ class RecallEngine:
         )
         plain = RecallEngine(self.bundle, unpenalised, delta=self.delta)
         counts = np.zeros(len(self._notes))
-        for start in range(0, users.size, 4096):
+        for start in progress(range(0, users.size, 4096), desc="predicted exposure"):
             shown = plain.recall(users[start : start + 4096], cfg.exposure_depth).ids.ravel()
             pos = self._notes.index(shown, missing="ignore")
             counts += np.bincount(pos[pos >= 0], minlength=counts.size)

@@ -7,6 +7,12 @@ Design
 * **State:** one :class:`EngineHolder` holds the current :class:`~graphrec.recall.RecallEngine`
   and its bundle's version (the manifest's ``created_at`` and ``config_hash``). The engine is
   read-only, so requests run concurrently in the server's thread pool without locks.
+* **Channels:** the service runs one :class:`~graphrec.recall.ChannelConfig` (``--channels FILE``,
+  YAML/TOML/JSON; default the plain engine), kept across reloads and reported by ``/health``. It
+  is a serving choice, not part of the bundle, so an operator changes levers without rebuilding.
+  Every engine the holder swaps in (start, reload, live update) is warmed first
+  (:meth:`~graphrec.recall.RecallEngine.warm`: interest clusters, predicted exposure), so the
+  one-time work of the levers lands before the swap, never on a request.
 * **Hot reload:** ``POST /admin/reload`` (or ``--watch SECONDS``, which polls the bundle's
   manifest) loads and verifies the bundle directory *beside* the live engine, then swaps one
   reference. Requests in flight finish on the engine they started with; none is dropped. A bundle

@@ -7,14 +7,16 @@ import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 
+from graphrec._validation import load_config
 from graphrec.exceptions import GraphRecError, InvalidParameterError, MissingDependencyError
 from graphrec.io.ids import MAX_ID_LENGTH
-from graphrec.recall import RecallEngine
+from graphrec.recall import ChannelConfig, RecallEngine
 from graphrec.recall.engine import MAX_K, RecallResult
 
 try:
@@ -145,12 +147,16 @@ class _BodyLimit:
 
 
 class EngineHolder:
-    """The live engine of a bundle directory, swapped whole by :meth:`reload`."""
+    """The live engine of a bundle directory, swapped whole by :meth:`reload`.
 
-    def __init__(self, bundle: str | os.PathLike[str]) -> None:
+    Every engine it swaps in (loaded, reloaded or live-updated) runs ``channels`` and is warmed
+    first (:meth:`RecallEngine.warm`), so no request pays for the state the levers build."""
+
+    def __init__(self, bundle: str | os.PathLike[str], channels: ChannelConfig | None = None) -> None:
         self.path = Path(bundle)
+        self.channels = channels or ChannelConfig()
         self._lock = threading.Lock()  # one reload at a time; readers never take it
-        self.engine = RecallEngine.load(self.path)
+        self.engine = RecallEngine.load(self.path, self.channels).warm()
         self.version = self._version(self.engine)
         self.loaded_at = time.time()
         self._cold: tuple[RecallEngine, Any] | None = None
@@ -173,14 +179,14 @@ class EngineHolder:
     def apply(self, change: Callable[[RecallEngine], RecallEngine]) -> dict[str, int]:
         """Swap in ``change(engine)`` (a live update, :mod:`graphrec.recall.live`); writers take turns."""
         with self._lock:
-            engine = change(self.engine)
+            engine = change(self.engine).warm()
             self.engine = engine
             return engine.last_update
 
     def reload(self) -> dict[str, Any]:
         """Load the bundle directory again and swap it in; raises (keeping the old engine) if it fails."""
         with self._lock:
-            engine = RecallEngine.load(self.path)
+            engine = RecallEngine.load(self.path, self.channels).warm()
             self.engine, self.version, self.loaded_at = engine, self._version(engine), time.time()
             return self.version
 
@@ -236,13 +242,19 @@ def _rows(res: RecallResult, queries: list[Any], key: str, item: str) -> list[di
 
 
 def create_app(
-    bundle: str | os.PathLike[str], *, max_body_bytes: int = MAX_BODY_BYTES, watch_seconds: float | None = None
+    bundle: str | os.PathLike[str],
+    *,
+    channels: ChannelConfig | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    watch_seconds: float | None = None,
 ) -> FastAPI:
     """The service for the bundle directory ``bundle`` (loaded and verified here, before serving).
 
-    ``watch_seconds``: poll the bundle's manifest that often and reload when it changes.
+    ``channels``: how recall merges its channels and which levers it pulls (default: the plain
+    :class:`ChannelConfig`). ``watch_seconds``: poll the bundle's manifest that often and reload
+    when it changes.
     """
-    holder = EngineHolder(bundle)
+    holder = EngineHolder(bundle, channels)
     registry = CollectorRegistry()
     requests = Counter(
         "graphrec_requests", "Requests by endpoint and status", ["endpoint", "status"], registry=registry
@@ -325,7 +337,12 @@ def create_app(
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "bundle": holder.version, "loaded_at": holder.loaded_at}
+        return {
+            "status": "ok",
+            "bundle": holder.version,
+            "loaded_at": holder.loaded_at,
+            "channels": asdict(holder.channels),
+        }
 
     @app.get("/metrics")
     def metrics() -> Response:
@@ -368,10 +385,13 @@ def _watch(holder: EngineHolder, every: float, reloads: Counter) -> None:
 
 
 def app_from_env() -> FastAPI:
-    """uvicorn factory for multi-worker serving: the bundle from ``GRAPHREC_BUNDLE``."""
+    """uvicorn factory for multi-worker serving: the bundle from ``GRAPHREC_BUNDLE``, the channel
+    configuration from the file ``GRAPHREC_CHANNELS`` (optional; YAML, TOML or JSON)."""
     watch = os.environ.get("GRAPHREC_WATCH")
+    channels = os.environ.get("GRAPHREC_CHANNELS")
     return create_app(
         os.environ["GRAPHREC_BUNDLE"],
+        channels=load_config(ChannelConfig, channels) if channels else None,
         max_body_bytes=int(os.environ.get("GRAPHREC_MAX_BODY", MAX_BODY_BYTES)),
         watch_seconds=float(watch) if watch else None,
     )

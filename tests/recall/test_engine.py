@@ -447,6 +447,31 @@ def test_exposure_sample_is_seeded_and_carried_over_by_note_id(engine, monkeypat
             ChannelConfig(**bad)
 
 
+def test_warm_builds_what_the_levers_need_once_and_nothing_for_the_plain_engine(engine, monkeypatch):
+    b = engine.bundle
+    users = list(engine.known_users()[:4])
+    levers = ChannelConfig(
+        weights={"embedding": 1.0, "interest": 0.5},
+        popularity_penalty=0.3,
+        popularity_basis="exposure",
+        exposure_depth=6,
+        n_interests=4,
+    )
+    cold = RecallEngine(b, levers).recall(users, k=5)
+    warm = RecallEngine(b, levers).warm()
+    # Warmed: a request neither clusters nor counts, and gets what a cold engine computes on first use.
+    monkeypatch.setattr(RecallEngine, "_count_exposure", lambda self: pytest.fail("exposure counted on a request"))
+    monkeypatch.setattr(
+        "graphrec.recall.engine.NoteInterests", lambda *a, **k: pytest.fail("interests clustered on a request")
+    )
+    res = warm.recall(users, k=5)
+    np.testing.assert_array_equal(res.ids, cold.ids)
+    np.testing.assert_array_equal(res.scores, cold.scores)
+    # The plain engine has nothing to warm (both patches would fail the test).
+    plain = RecallEngine(b).warm()
+    assert plain.recall(users, k=5).ids.shape == (4, 5)
+
+
 def test_norm_penalty_reranks_the_fetched_pool_by_u_dot_n_over_norm_power(engine):
     """Reference: the exact inner-product pool the channel fetches (2 * candidates_factor * k
     notes plus room for the longest seen list, less the user's seen notes), ranked by

@@ -2,25 +2,58 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import httpx
+import numpy as np
 import pytest
 from _helpers import write_encoder_bundle
 
 from graphrec.graph import build_graph
 from graphrec.jobs.bundle import bundle_from_graph
+from graphrec.recall import ChannelConfig, RecallEngine
+from graphrec.serve import EngineHolder
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _server(*args: str) -> Iterator[httpx.Client]:
+    """``graphrec serve ARGS`` on a free port, and a client once ``/health`` answers."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graphrec.cli", "serve", *args, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    try:
+        for _ in range(300):
+            try:
+                if client.get("/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            proc.kill()
+            pytest.fail(f"server did not start: {proc.stderr.read()}")
+        yield client
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        client.close()
 
 
 @pytest.fixture(scope="module")
@@ -30,27 +63,8 @@ def service(small_tables, tmp_path_factory):
     graph = build_graph(interactions, notes)
     # The first bundle has a note encoder (cold start); reloads swap in PureSVD bundles.
     write_encoder_bundle(root / "bundle", graph, interactions)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "graphrec.cli", "serve", "--bundle", str(root / "bundle"), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-    for _ in range(300):
-        try:
-            if client.get("/health").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail(f"server did not start: {proc.stderr.read()}")
-    yield {"client": client, "root": root, "graph": graph, "interactions": interactions}
-    proc.terminate()
-    proc.wait(timeout=30)
-    client.close()
+    with _server("--bundle", str(root / "bundle")) as client:
+        yield {"client": client, "root": root, "graph": graph, "interactions": interactions}
 
 
 def test_recall_similar_audience_and_history(service):
@@ -224,3 +238,65 @@ def test_serve_refuses_a_bad_bundle_in_one_line(tmp_path):
         timeout=60,
     )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "manifest.json: missing" in proc.stderr
+
+
+def test_serves_the_levers_of_a_channels_file_warmed_before_the_first_request(service, tmp_path, monkeypatch):
+    graph, interactions = service["graph"], service["interactions"]
+    bundle = bundle_from_graph(graph, interactions, tmp_path / "bundle", dim=16)
+    levers = {
+        "popularity_penalty": 0.3,
+        "popularity_basis": "exposure",
+        "popularity_penalty_scaling": "niche",
+        "diversity": "dpp",
+        "diversity_weight": 0.05,
+    }
+    (tmp_path / "levers.json").write_text(json.dumps(levers))
+    users = [str(u) for u in graph.id_map("user").ids[:6]]
+    expected = RecallEngine.load(bundle, ChannelConfig(**levers)).recall(users, 10)
+    plain = RecallEngine.load(bundle).recall(users, 10)
+    assert (expected.ids != plain.ids).any()  # the levers change what this bundle serves
+    with _server("--bundle", str(bundle), "--channels", str(tmp_path / "levers.json")) as client:
+        health = client.get("/health").json()
+        assert {k: health["channels"][k] for k in levers} == levers
+        rows = client.post("/recall", json={"users": users, "k": 10}).json()["results"]
+        assert [row["notes"] for row in rows] == expected.ids.tolist()
+        np.testing.assert_allclose([row["scores"] for row in rows], expected.scores, rtol=1e-6)
+        # A live update swaps in a derived engine that keeps the levers.
+        gone = int(expected.ids[0, 0])
+        assert client.post("/notes/remove", json={"notes": [gone]}).status_code == 200
+        rows = client.post("/recall", json={"users": users, "k": 10}).json()["results"]
+        assert all(gone not in row["notes"] and len(row["notes"]) == 10 for row in rows)
+    # The holder warms the engine before it serves it: a request never counts exposure.
+    holder = EngineHolder(bundle, ChannelConfig(**levers))
+    monkeypatch.setattr(RecallEngine, "_count_exposure", lambda self: pytest.fail("exposure counted on a request"))
+    np.testing.assert_array_equal(holder.engine.recall(users, 10).ids, expected.ids)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"popularity_penalty": -1}', "`popularity_penalty` must be a finite float >= 0.0"),
+        ('{"popularity_basis": "clicks", "extra": 1}', "unknown option(s) extra"),
+        ('{"popularity_penalty": ', "not valid JSON"),
+    ],
+)
+def test_serve_refuses_a_bad_channels_file_in_one_line(service, tmp_path, text, message):
+    bad = tmp_path / "levers.json"
+    bad.write_text(text)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "graphrec.cli",
+            "serve",
+            "--bundle",
+            str(service["root"] / "bundle"),
+            "--channels",
+            str(bad),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert str(bad) in proc.stderr and message in proc.stderr, proc.stderr
