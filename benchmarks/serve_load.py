@@ -12,14 +12,22 @@ requests during reloads must be 0.
 
 Target (issue 22): p99 <= 20 ms at k = 100 at the highest rate sustained without errors.
 
+``--levers`` serves the chain's operating point (``graphrec.jobs.chain.DEFAULT_LEVERS``: the
+popularity penalty on predicted exposure, niche-scaled, with DPP) through ``serve --channels``,
+as a user serving the evaluated levers would. The service then counts the predicted exposure
+before it answers (``RecallEngine.warm``), at start and on every reload, so the script also reports
+the start-up time (server process start to the first ``/health`` answer) and the reloads' times.
+
 Usage::
 
     python benchmarks/serve_load.py --out benchmarks/results/serve_load.json
+    python benchmarks/serve_load.py --levers --out benchmarks/results/serve_load_levers.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import socket
 import subprocess
 import sys
@@ -39,7 +47,7 @@ from graphrec.graph import ENGAGES, HAS_TAG, build_graph, recency_matrix
 from graphrec.index import write_bundle
 from graphrec.io import validate_interactions, validate_notes
 from graphrec.model import PureSVD
-from graphrec.recall import RecallEngine
+from graphrec.recall import ChannelConfig, RecallEngine
 from graphrec.testing import make_ugc_dataset
 from graphrec.weights import swing
 
@@ -107,6 +115,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("-k", type=int, default=100)
+    parser.add_argument("--levers", action="store_true", help="serve the chain's DEFAULT_LEVERS (serve --channels)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     data = make_ugc_dataset(n_users=args.users, n_notes=args.notes, n_engagements=args.engagements, seed=0)
@@ -127,8 +136,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         bundle = Path(tmp_name) / "bundle"
         write_bundle(bundle, **arrays, config={"version": 0})
+        channels_args: list[str] = []
+        channels = None
+        if args.levers:
+            from graphrec.jobs.chain import DEFAULT_LEVERS
+
+            (Path(tmp_name) / "levers.json").write_text(json.dumps(DEFAULT_LEVERS))
+            channels_args = ["--channels", str(Path(tmp_name) / "levers.json")]
+            channels = ChannelConfig(**DEFAULT_LEVERS)
         # The engine alone, in this process: one user per call, k as below (no HTTP, no client).
-        engine = RecallEngine.load(bundle)
+        engine = RecallEngine.load(bundle, channels)
+        t = time.perf_counter()
+        engine.warm()
+        warm_s = time.perf_counter() - t
+        print(f"in-process warm-up: {warm_s:.1f} s", flush=True)
         sample = [str(u) for u in graph.id_map("user").ids[:300]]
         engine.recall(sample[:5], args.k)
         t = time.perf_counter()
@@ -138,17 +159,30 @@ def main() -> None:
         print(f"in-process recall: {in_process_ms:.2f} ms per single-user request at k = {args.k}", flush=True)
         port = _port()
         url = f"http://127.0.0.1:{port}"
+        t = time.perf_counter()
         server = subprocess.Popen(
-            [sys.executable, "-m", "graphrec.cli", "serve", "--bundle", str(bundle), "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "graphrec.cli",
+                "serve",
+                "--bundle",
+                str(bundle),
+                "--port",
+                str(port),
+                *channels_args,
+            ],
             stderr=subprocess.PIPE,
         )
         try:
-            for _ in range(600):
+            for _ in range(6000):
                 try:
                     if httpx.get(f"{url}/health").status_code == 200:
                         break
                 except httpx.TransportError:
                     time.sleep(0.1)
+            startup_s = time.perf_counter() - t
+            print(f"server start-up (process start to the first /health answer): {startup_s:.1f} s", flush=True)
             users = [str(u) for u in graph.id_map("user").ids]
             drive(url, users, 2, 2.0, args.k)  # warm-up
             levels = [drive(url, users, c, args.seconds, args.k) for c in args.clients]
@@ -161,13 +195,16 @@ def main() -> None:
             good = [r for r in levels if r["p99_ms"] <= 20.0 and r["failures"] == 0]
             best = max(good, key=lambda r: r["rate"]) if good else None
             reloads = [0, 0]
+            reload_s: list[float] = []
 
             def reload_every_second(seconds: float) -> None:
                 end = time.perf_counter() + seconds
                 v = 1
                 while time.perf_counter() < end:
                     write_bundle(bundle, **arrays, config={"version": v})
-                    ok = httpx.post(f"{url}/admin/reload", timeout=60).status_code == 200
+                    t = time.perf_counter()
+                    ok = httpx.post(f"{url}/admin/reload", timeout=300).status_code == 200
+                    reload_s.append(time.perf_counter() - t)
                     reloads[0 if ok else 1] += 1
                     v += 1
                     time.sleep(1.0)
@@ -175,13 +212,15 @@ def main() -> None:
             clients = best["clients"] if best else args.clients[0]
             under_reload = drive(url, users, clients, args.seconds, args.k, during=reload_every_second)
             under_reload["reloads_ok"], under_reload["reloads_failed"] = reloads
+            under_reload["reload_s_max"] = max(reload_s, default=float("nan"))
         finally:
             server.terminate()
             server.wait(timeout=30)
     cols = ["clients", "requests", "rate", "p50_ms", "p99_ms", "max_ms", "failures"]
     print(format_table(cols, [[r[c] for c in cols] for r in levels]))
     print(
-        f"under reload ({under_reload['reloads_ok']} reloads ok, {under_reload['reloads_failed']} failed): "
+        f"under reload ({under_reload['reloads_ok']} reloads ok, {under_reload['reloads_failed']} failed, "
+        f"the longest {under_reload['reload_s_max']:.1f} s): "
         f"{under_reload['rate']:.0f} req/s, p99 {under_reload['p99_ms']:.1f} ms, failures {under_reload['failures']}"
     )
     if best:
@@ -194,6 +233,9 @@ def main() -> None:
             {
                 "levels": levels,
                 "in_process_ms": in_process_ms,
+                "levers": args.levers,
+                "warm_s": warm_s,
+                "startup_s": startup_s,
                 "under_reload": under_reload,
                 "best": best,
                 "k": args.k,
