@@ -331,8 +331,11 @@ class RecallEngine:
     def derive(self, bundle: Bundle, delta: Mapping[str, np.ndarray]) -> RecallEngine:
         """A new engine over ``bundle`` with ``delta``, sharing this one's channel configuration.
 
-        A predicted exposure already counted carries over by note id (new notes start at 0)."""
+        A predicted exposure already counted carries over by note id (new notes start at 0), and
+        interest clusters carry over while the note embeddings are the same array (events only)."""
         new = RecallEngine(bundle, self.config, delta=delta)
+        if self._interests is not None and bundle.embeddings["note"] is self.bundle.embeddings["note"]:
+            new._interests = self._interests
         if self._exposure is not None:
             pos = new._notes.index(self._notes.ids, missing="ignore")
             counts = np.zeros(len(new._notes))

@@ -5,6 +5,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from graphrec.exceptions import ArtifactError, InvalidParameterError
@@ -467,6 +468,14 @@ def test_warm_builds_what_the_levers_need_once_and_nothing_for_the_plain_engine(
     res = warm.recall(users, k=5)
     np.testing.assert_array_equal(res.ids, cold.ids)
     np.testing.assert_array_equal(res.scores, cold.scores)
+    # Live events keep the notes: the derived engine reuses both (removing a note re-clusters).
+    events = {
+        "user_id": users[:1],
+        "note_id": [b.ids["note"].ids[0]],
+        "event_type": "click",
+        "timestamp": 2_000_000_000,
+    }
+    warm.update(pd.DataFrame(events)).warm().recall(users, k=5)
     # The plain engine has nothing to warm (both patches would fail the test).
     plain = RecallEngine(b).warm()
     assert plain.recall(users, k=5).ids.shape == (4, 5)
