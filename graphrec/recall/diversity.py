@@ -79,11 +79,6 @@ def _squared_norms(v: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", v, v)
 
 
-def _argmax(score: np.ndarray) -> int:
-    """The first index of the maximum (ties to the smaller index)."""
-    return int(np.argmax(score))
-
-
 def dpp_rerank(quality: np.ndarray, embeddings: np.ndarray, k: int, *, weight: float) -> np.ndarray:
     """Indices of ``k`` candidates in selection order, by DPP greedy MAP (see the module docstring).
 
