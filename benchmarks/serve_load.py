@@ -18,10 +18,15 @@ as a user serving the evaluated levers would. The service then counts the predic
 before it answers (``RecallEngine.warm``), at start and on every reload, so the script also reports
 the start-up time (server process start to the first ``/health`` answer) and the reloads' times.
 
+``--threads`` is the server's ``--threads`` (native BLAS/OpenMP threads, default 1, as
+``graphrec serve``); ``--threads 2`` gives the server what it had before that option existed.
+The in-process timing above it runs in this process with the machine's default pools.
+
 Usage::
 
     python benchmarks/serve_load.py --out benchmarks/results/serve_load.json
     python benchmarks/serve_load.py --levers --out benchmarks/results/serve_load_levers.json
+    python benchmarks/serve_load.py [--levers] --threads 2 --out ...  # the server's pools as before
 """
 
 from __future__ import annotations
@@ -116,6 +121,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("-k", type=int, default=100)
     parser.add_argument("--levers", action="store_true", help="serve the chain's DEFAULT_LEVERS (serve --channels)")
+    parser.add_argument("--threads", type=int, default=1, help="serve --threads: native threads of the server")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     data = make_ugc_dataset(n_users=args.users, n_notes=args.notes, n_engagements=args.engagements, seed=0)
@@ -170,6 +176,8 @@ def main() -> None:
                 str(bundle),
                 "--port",
                 str(port),
+                "--threads",
+                str(args.threads),
                 *channels_args,
             ],
             stderr=subprocess.PIPE,
@@ -234,6 +242,7 @@ def main() -> None:
                 "levels": levels,
                 "in_process_ms": in_process_ms,
                 "levers": args.levers,
+                "threads": args.threads,
                 "warm_s": warm_s,
                 "startup_s": startup_s,
                 "under_reload": under_reload,

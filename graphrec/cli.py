@@ -309,11 +309,16 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import os
 
+    from graphrec._threads import limit_native_threads
     from graphrec._validation import check_int
     from graphrec.index import load_bundle
 
     check_int("--workers", args.workers, minimum=1)
     check_int("--port", args.port, minimum=0)
+    check_int("--threads", args.threads, minimum=1)
+    # Before faiss and torch load: an OpenMP runtime sizes the pools of threads started later
+    # (the server's request threads) from the environment it saw when it loaded.
+    limit_native_threads(args.threads)
     _channels(args.channels)  # refuse a bad channel file or bundle with one line, before the server starts
     load_bundle(args.bundle)
     try:
@@ -325,6 +330,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     os.environ["GRAPHREC_BUNDLE"] = str(Path(args.bundle).resolve())
     if args.watch:
         os.environ["GRAPHREC_WATCH"] = str(args.watch)
+    os.environ["GRAPHREC_THREADS"] = str(args.threads)
     if args.channels:
         os.environ["GRAPHREC_CHANNELS"] = str(Path(args.channels).resolve())
     uvicorn.run(
@@ -460,6 +466,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1, help="server processes (each loads the bundle)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="native (BLAS/OpenMP) threads per server process; scale with --workers (default 1)",
+    )
     p.add_argument("--watch", type=float, default=None, help="reload when the bundle changes, polling every N s")
     _add_channels_option(p)
     p.set_defaults(func=_cmd_serve)

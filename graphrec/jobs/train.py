@@ -93,18 +93,15 @@ def worker(spec: dict[str, Any]) -> dict[str, Any] | None:
 
     Returns the training report on the process that wrote the output (rank 0), else None.
     """
-    import numba
-    import torch
     import torch.distributed as dist
 
+    from graphrec._threads import limit_native_threads
     from graphrec.graph import HeteroGraph, side_info_from_graph
     from graphrec.model.gnn import GNNConfig, GNNRecommender
 
     cfg = from_mapping(TrainJobConfig, spec, source="train job")
-    threads = cfg.worker_threads()
-    torch.set_num_threads(threads)
-    # the sampler's and RowAdam's numba kernels
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+    # torch, BLAS, and the sampler's and RowAdam's numba kernels (this thread runs them)
+    limit_native_threads(cfg.worker_threads())
     gnn = from_mapping(GNNConfig, cfg.gnn, source="gnn")
     joined = False
     if cfg.workers > 1 and not dist.is_initialized():

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import numpy as np
 
+from graphrec._threads import limit_native_threads
 from graphrec._validation import load_config
 from graphrec.exceptions import GraphRecError, InvalidParameterError, MissingDependencyError
 from graphrec.io.ids import MAX_ID_LENGTH
@@ -241,19 +242,37 @@ def _rows(res: RecallResult, queries: list[Any], key: str, item: str) -> list[di
     return out
 
 
+def _native_threads() -> dict[str, int]:
+    """The largest thread pool per kind of native library loaded in this process (``blas``,
+    ``openmp``), as threadpoolctl reads them now."""
+    from threadpoolctl import threadpool_info
+
+    pools: dict[str, int] = {}
+    for lib in threadpool_info():
+        pools[lib["user_api"]] = max(pools.get(lib["user_api"], 0), int(lib["num_threads"]))
+    return pools
+
+
 def create_app(
     bundle: str | os.PathLike[str],
     *,
     channels: ChannelConfig | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     watch_seconds: float | None = None,
+    threads: int | None = None,
 ) -> FastAPI:
     """The service for the bundle directory ``bundle`` (loaded and verified here, before serving).
 
     ``channels``: how recall merges its channels and which levers it pulls (default: the plain
     :class:`ChannelConfig`). ``watch_seconds``: poll the bundle's manifest that often and reload
-    when it changes.
+    when it changes. ``threads``: limit this process's native thread pools (BLAS, OpenMP, torch)
+    to that many (:mod:`graphrec._threads`; ``graphrec serve`` uses 1); None leaves them as
+    they are, for an application that embeds the service and sets its own. OpenMP pools (faiss,
+    torch) loaded before this call keep their size in new threads: limit them before loading
+    (as ``graphrec serve`` does), or set ``OMP_NUM_THREADS`` for the process.
     """
+    if threads is not None:
+        limit_native_threads(threads)
     holder = EngineHolder(bundle, channels)
     registry = CollectorRegistry()
     requests = Counter(
@@ -342,6 +361,7 @@ def create_app(
             "bundle": holder.version,
             "loaded_at": holder.loaded_at,
             "channels": asdict(holder.channels),
+            "native_threads": _native_threads(),
         }
 
     @app.get("/metrics")
@@ -386,7 +406,8 @@ def _watch(holder: EngineHolder, every: float, reloads: Counter) -> None:
 
 def app_from_env() -> FastAPI:
     """uvicorn factory for multi-worker serving: the bundle from ``GRAPHREC_BUNDLE``, the channel
-    configuration from the file ``GRAPHREC_CHANNELS`` (optional; YAML, TOML or JSON)."""
+    configuration from the file ``GRAPHREC_CHANNELS`` (optional; YAML, TOML or JSON), native
+    threads per process from ``GRAPHREC_THREADS`` (default 1)."""
     watch = os.environ.get("GRAPHREC_WATCH")
     channels = os.environ.get("GRAPHREC_CHANNELS")
     return create_app(
@@ -394,4 +415,5 @@ def app_from_env() -> FastAPI:
         channels=load_config(ChannelConfig, channels) if channels else None,
         max_body_bytes=int(os.environ.get("GRAPHREC_MAX_BODY", MAX_BODY_BYTES)),
         watch_seconds=float(watch) if watch else None,
+        threads=int(os.environ.get("GRAPHREC_THREADS", "1")),
     )

@@ -230,14 +230,24 @@ def test_hot_reload_under_load_drops_nothing_and_survives_a_bad_bundle(service):
         manifest.write_text(good)
 
 
-def test_serve_refuses_a_bad_bundle_in_one_line(tmp_path):
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [([], "manifest.json: missing"), (["--threads", "0"], "`--threads` must be an int >= 1")],
+)
+def test_serve_refuses_a_bad_bundle_or_option_in_one_line(tmp_path, extra, message):
     proc = subprocess.run(
-        [sys.executable, "-m", "graphrec.cli", "serve", "--bundle", str(tmp_path / "none")],
+        [sys.executable, "-m", "graphrec.cli", "serve", "--bundle", str(tmp_path / "none"), *extra],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "manifest.json: missing" in proc.stderr
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+
+
+def test_serve_runs_one_native_thread_per_process_by_default(service):
+    # BLAS and OpenMP pools of one thread (graphrec._threads): concurrent requests do not fan out.
+    pools = service["client"].get("/health").json()["native_threads"]
+    assert pools.get("blas") == 1 and set(pools.values()) == {1}, pools
 
 
 def test_serves_the_levers_of_a_channels_file_warmed_before_the_first_request(service, tmp_path, monkeypatch):

@@ -1,0 +1,54 @@
+"""How many threads the native libraries of one process use (BLAS, OpenMP, torch, numba).
+
+numpy's BLAS (OpenBLAS) and faiss's and torch's OpenMP each keep a thread pool sized to the
+machine. That suits one large computation at a time (training, a batch job) and is wrong for a
+service: there many small requests run at once in a thread pool, each one's matrix products fan
+out over every core, and idle BLAS threads spin-wait for their next task, taking CPU from the
+requests and the event loop. So the recall service runs each process with one native thread by
+default (``graphrec serve --threads``) and scales with ``--workers`` processes. Measured on the
+2-core machine (benchmarks/README.md, ``serve_load.py``): one client's p99 fell from about 20 ms
+to about 13 ms at the same rate.
+
+:func:`limit_native_threads` sets the limit three ways:
+
+* for the libraries already loaded, through threadpoolctl (and ``torch.set_num_threads`` when
+  torch is imported);
+* for the ones loaded later and for child processes (``--workers``), through the usual
+  environment variables (:data:`THREAD_VARIABLES`);
+* for numba, in the calling thread only: numba's limit is per thread.
+
+An OpenMP runtime (faiss's, torch's) gives the threads started later the pool size it read from
+``OMP_NUM_THREADS`` when it loaded; a limit set after it loaded holds only in the calling thread.
+So ``graphrec serve`` sets the limit before it loads anything, and its request threads see it.
+graphrec's parallel numba kernels run in batch work; in the service, only a request for more
+than :data:`graphrec._topk.FEW_ROWS` users uses numba's pool.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from graphrec._validation import check_int
+
+__all__ = ["THREAD_VARIABLES", "limit_native_threads"]
+
+#: Environment variables the native thread pools read when they start.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def limit_native_threads(n: int) -> None:
+    """Use at most ``n`` threads in this process's BLAS, OpenMP and torch pools (see the module
+    docstring), and in numba's pool for the calling thread."""
+    n = check_int("threads", n, minimum=1)
+    for var in THREAD_VARIABLES:
+        os.environ[var] = str(n)
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    # numba first: setting its limit starts its threading layer, which may load another OpenMP
+    # runtime that threadpoolctl must then see.
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+    threadpool_limits(limits=n)  # not used as a context manager: the limit stays
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
