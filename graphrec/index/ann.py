@@ -14,9 +14,24 @@ queries first, making them cosines). All three kinds store the full float32 vect
 are exact for whatever candidates the index finds (no separate refine stage is needed; a
 compressed index would add one). Results are sorted by (score descending, index ascending), and a
 query's result never depends on which other queries share its batch: HNSW and IVF score each
-candidate on its own, and the flat kind scores every row exactly in float64 with numpy (faiss's
-flat index is kept for saving and loading only, since its batched path rounds differently). Rows that find fewer than ``k`` results are padded with index
--1 and score -inf.
+candidate on its own, and the flat kind scores exactly in float64 with numpy (faiss's flat index
+is kept for saving and loading only, since its batched path rounds differently). Rows that find
+fewer than ``k`` results are padded with index -1 and score -inf.
+
+Exact flat search in two passes
+-------------------------------
+Scoring every row in float64 reads twice the bytes of float32 and, for one query, runs several
+times slower than float32 (``benchmarks/flat_search.py``). So the flat kind
+first scores every row in float32 (one BLAS product) and keeps each query's ``k + max(16, k/4)``
+best, then scores those again in float64, each product summed in order by a numba kernel (so a
+query's scores never depend on its batch), and keeps the ``k`` best by (score, index). That is
+the exact result whenever the float32 pass kept every row that could be in it, which is checked
+per query from a rounding bound: a float32 inner product of ``d`` terms is within
+``B = (d + 2) u |q| max|v|`` of the float64 one (``u = 2**-24``; the bound is doubled for
+safety). If ``t`` is the ``k``-th best float32 score, the true ``k``-th best is at least
+``t - B``, so every row of the exact top ``k`` scores at least ``t - 2B`` in float32. When the
+last row kept scores below that, nothing outside the kept rows can enter; otherwise (many near
+ties, or scores so large that float32 could overflow) that query is scored in float64 in full.
 """
 
 from __future__ import annotations
@@ -27,6 +42,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 
 from graphrec._atomic import atomic_file
@@ -80,6 +96,23 @@ def _check_vectors(name: str, vectors: Any) -> np.ndarray:
     return arr
 
 
+@numba.njit(cache=True)
+def _exact_scores(v: np.ndarray, q64: np.ndarray, idx: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
+    """``out[r, j]``: the float64 inner product of query ``r`` and row ``idx[r, j]`` of ``v``,
+    summed in order, so a pair's score is the same in every call (-inf where ``idx`` is -1)."""
+    out = np.full(idx.shape, -np.inf)
+    for r in range(idx.shape[0]):
+        for j in range(idx.shape[1]):
+            row = idx[r, j]
+            if row < 0:
+                continue
+            acc = 0.0
+            for t in range(v.shape[1]):
+                acc += np.float64(v[row, t]) * q64[r, t]
+            out[r, j] = acc
+    return out
+
+
 def _normalised(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return np.ascontiguousarray(x / np.maximum(norms, 1e-12), dtype=np.float32)
@@ -105,8 +138,8 @@ class AnnIndex:
         self.vectors = vectors
         self.params = params
         self.kind = kind
-        # The flat kind scores exactly in float64; made here so searches stay read-only (threads).
-        self._vectors64 = vectors.astype(np.float64) if kind == "flat" else None
+        # The largest row norm bounds the float32 pass's rounding (see "Exact flat search").
+        self._max_norm = float(np.linalg.norm(vectors.astype(np.float64), axis=1).max()) if kind == "flat" else 0.0
 
     @property
     def dim(self) -> int:
@@ -239,15 +272,10 @@ class AnnIndex:
         if self.params.normalise:
             q = _normalised(q)
         if self.kind == "flat":
-            # Exact scores in float64 (faiss's flat search switches to BLAS for larger batches,
-            # which rounds differently), blocked to bound memory; ties go to the smaller index.
-            assert self._vectors64 is not None  # set in __init__ for the flat kind
-            block = max(1, (1 << 22) // max(1, len(self)))
-            parts = [
-                topk_rows(q[i : i + block].astype(np.float64) @ self._vectors64.T, k)
-                for i in range(0, q.shape[0], block)
-            ]
-            return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts]).astype(np.float32)
+            block = max(1, (1 << 22) // max(1, len(self)))  # bounds the score matrix's memory
+            buffer = np.empty((min(block, q.shape[0]), len(self)), dtype=np.float32)  # one for all blocks
+            parts = [self._flat_search(q[i : i + block], k, buffer) for i in range(0, q.shape[0], block)]
+            return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
         # HNSW-flat and IVF-flat keep full vectors and score each candidate on its own, so their
         # inner products are exact and batch-independent already; only ties need ordering.
         dist, cand = self._index.search(q, min(len(self), k), params=self._search_params())
@@ -263,6 +291,35 @@ class AnnIndex:
             pad = k - ids.shape[1]
             ids = np.hstack([ids, np.full((ids.shape[0], pad), -1, dtype=np.int64)])
             scores = np.hstack([scores, np.full((scores.shape[0], pad), -np.inf, dtype=np.float32)])
+        return ids, scores
+
+    def _flat_search(self, q: np.ndarray, k: int, buffer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-``k`` of float32 queries ``q`` over all rows (see "Exact flat search");
+        ``buffer`` holds the float32 scores (at least ``len(q)`` rows)."""
+        v = self.vectors
+        n, d = v.shape
+        kk = min(k, n)
+        wide = min(n, kk + max(16, kk // 4))
+        with np.errstate(over="ignore"):  # overflowing rows are scored again below
+            idx, val = topk_rows(np.matmul(q, v.T, out=buffer[: q.shape[0]]), wide)
+        q64 = q.astype(np.float64)
+        largest = np.linalg.norm(q64, axis=1) * self._max_norm  # no |score| nor partial sum exceeds it
+        bound = 2.0 * (d + 2) * 2.0**-24 * largest + (d + 2) * float(np.finfo(np.float32).tiny)
+        complete = (idx[:, -1] >= 0) & (largest < 1e37)  # float32 could not overflow
+        if wide < n:
+            complete &= val[:, -1] < val[:, kk - 1] - 2.0 * bound
+        exact = _exact_scores(v, q64, idx)
+        every = np.arange(n)
+        for r in np.flatnonzero(~complete):  # rare: score every row of this query in float64
+            exact_r = _exact_scores(v, q64[r : r + 1], every[None, :])[0]
+            idx[r] = np.lexsort((every, -exact_r))[:wide]
+            exact[r] = exact_r[idx[r]]
+        order = np.lexsort((idx, -exact), axis=1)[:, :kk]
+        ids = np.full((q.shape[0], k), -1, dtype=np.int64)
+        scores = np.full((q.shape[0], k), -np.inf, dtype=np.float32)
+        ids[:, :kk] = np.take_along_axis(idx, order, axis=1)
+        with np.errstate(over="ignore"):  # a score beyond float32's range is returned as +-inf
+            scores[:, :kk] = np.take_along_axis(exact, order, axis=1)
         return ids, scores
 
     def save(self, path: str | os.PathLike[str]) -> None:

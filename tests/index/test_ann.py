@@ -49,6 +49,63 @@ def test_flat_is_exact_sorted_and_batch_equals_single(n, k, seed):
         np.testing.assert_array_equal(one[0], ids[i])
 
 
+def _exact_float64(vectors, queries, k):
+    """Reference: every score in float64 (each product summed in order), sorted by (score, index)."""
+    s = np.array([[sum(float(a) * float(b) for a, b in zip(q, v, strict=True)) for v in vectors] for q in queries])
+    ids = np.array([sorted(range(len(row)), key=lambda j: (-row[j], j))[:k] for row in s])
+    return ids, np.take_along_axis(s, ids, axis=1)
+
+
+@pytest.mark.parametrize(("n", "dim", "k"), [(400, 16, 10), (300, 64, 120), (50, 8, 80), (500, 32, 1)])
+def test_flat_two_pass_search_equals_float64_scoring(n, dim, k):
+    rng = np.random.default_rng(n + dim + k)
+    vectors = rng.normal(size=(n, dim)).astype(np.float32)
+    queries = rng.normal(size=(6, dim)).astype(np.float32)
+    ids, scores = AnnIndex.build(vectors, kind="flat").search(queries, k)
+    want_ids, want_scores = _exact_float64(vectors, queries, min(k, n))
+    np.testing.assert_array_equal(ids[:, : min(k, n)], want_ids)
+    np.testing.assert_array_equal(scores[:, : min(k, n)], want_scores.astype(np.float32))
+    assert (ids[:, n:] == -1).all() and np.isneginf(scores[:, n:]).all()
+
+
+def test_flat_search_orders_near_ties_that_float32_cannot_tell_apart():
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=32).astype(np.float32)
+    # 300 rows a few float32 ulps apart in one coordinate each: their scores differ by less than
+    # float32 summation's rounding, so a float32 ranking alone would misorder them.
+    vectors = np.repeat(base[None, :], 300, axis=0)
+    for j in range(300):
+        c = j % 32
+        vectors[j, c] += np.float32((j % 7 - 3) * np.spacing(base[c]))
+    queries = rng.normal(size=(8, 32)).astype(np.float32)
+    ids, scores = AnnIndex.build(vectors, kind="flat").search(queries, 15)
+    want_ids, want_scores = _exact_float64(vectors, queries, 15)
+    float32_ids = np.array([np.lexsort((np.arange(300), -row))[:15] for row in queries @ vectors.T])
+    assert (float32_ids != want_ids).any()  # the case needs the float64 pass
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_array_equal(scores, want_scores.astype(np.float32))
+
+
+def test_flat_search_stays_exact_where_float32_would_overflow():
+    rng = np.random.default_rng(4)
+    vectors = (rng.normal(size=(60, 8)) * 1e19).astype(np.float32)  # products of 1e38 and beyond
+    queries = (rng.normal(size=(3, 8)) * 1e19).astype(np.float32)
+    ids, _ = AnnIndex.build(vectors, kind="flat").search(queries, 7)
+    np.testing.assert_array_equal(ids, _exact_float64(vectors, queries, 7)[0])
+
+
+def test_flat_search_scores_do_not_depend_on_the_batch():
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(3000, 24)).astype(np.float32)
+    queries = rng.normal(size=(200, 24)).astype(np.float32)  # several blocks of queries
+    index = AnnIndex.build(vectors, kind="flat")
+    ids, scores = index.search(queries, 40)
+    for i in (0, 57, 199):
+        one_ids, one_scores = index.search(queries[i : i + 1], 40)
+        np.testing.assert_array_equal(one_ids[0], ids[i])
+        np.testing.assert_array_equal(one_scores[0], scores[i])
+
+
 def test_auto_kind_and_normalise():
     rng = np.random.default_rng(1)
     small = AnnIndex.build(rng.normal(size=(100, 8)))
