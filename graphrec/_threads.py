@@ -5,9 +5,9 @@ machine. That suits one large computation at a time (training, a batch job) and 
 service: there many small requests run at once in a thread pool, each one's matrix products fan
 out over every core, and idle BLAS threads spin-wait for their next task, taking CPU from the
 requests and the event loop. So the recall service runs each process with one native thread by
-default (``graphrec serve --threads``) and scales with ``--workers`` processes. Measured on the
-2-core machine (benchmarks/README.md, ``serve_load.py``): one client's p99 fell from about 20 ms
-to about 13 ms at the same rate.
+default (``graphrec serve --threads``) and scales with ``--workers`` processes; what that does to
+the service's tail latency is measured by ``benchmarks/serve_load.py --threads`` (figures in
+benchmarks/README.md).
 
 :func:`limit_native_threads` sets the limit three ways:
 
