@@ -309,8 +309,8 @@ class AnnIndex:
         if wide < n:
             complete &= val[:, -1] < val[:, kk - 1] - 2.0 * bound
         exact = _exact_scores(v, q64, idx)
-        every = np.arange(n)
         for r in np.flatnonzero(~complete):  # rare: score every row of this query in float64
+            every = np.arange(n)
             exact_r = _exact_scores(v, q64[r : r + 1], every[None, :])[0]
             idx[r] = np.lexsort((every, -exact_r))[:wide]
             exact[r] = exact_r[idx[r]]
