@@ -25,8 +25,8 @@ Edge cases: ``k`` larger than the pool returns the whole pool. A note without an
 zero vector) adds no volume: DPP places it after the diverse picks, by quality, and SSD lets it
 compete on quality alone.
 
-Both selection loops are numba kernels (one call per user, no Python per step): about 4x faster
-than the numpy loops they replaced, with the same picks (the squared norms that break ties between
+Both selection loops are numba kernels (one call per user, no Python per step; timings against
+the numpy loops they replaced are in benchmarks/README.md), with the same picks (the squared norms that break ties between
 equal-quality candidates are rounded once, in numpy, for both). SSD can still differ from that
 numpy loop where the window spans the whole embedding space (``dim < window``): every
 ``|v_i^perp|`` is then rounding noise, and the noise picks among equal-quality candidates.
