@@ -15,13 +15,16 @@ benchmarks/README.md).
   torch is imported);
 * for the ones loaded later and for child processes (``--workers``), through the usual
   environment variables (:data:`THREAD_VARIABLES`);
-* for numba, in the calling thread only: numba's limit is per thread.
+* for numba: its pool size, while its threads have not started yet (``NUMBA_NUM_THREADS``, read
+  at import, and the size numba's parallel module took from it, which numba offers no public way
+  to change), so every thread gets at most ``n``; and ``numba.set_num_threads`` for the calling
+  thread, since numba's limit is per thread and its pool may already run.
 
 An OpenMP runtime (faiss's, torch's) gives the threads started later the pool size it read from
 ``OMP_NUM_THREADS`` when it loaded; a limit set after it loaded holds only in the calling thread.
-So ``graphrec serve`` sets the limit before it loads anything, and its request threads see it.
-graphrec's parallel numba kernels run in batch work; in the service, only a request for more
-than :data:`graphrec._topk.FEW_ROWS` users uses numba's pool.
+numba's pool behaves the same way. So ``graphrec serve`` sets the limit before it loads anything,
+and its request threads see it. graphrec's parallel numba kernels run in batch work; in the
+service, only a request for more than :data:`graphrec._topk.FEW_ROWS` users uses numba's pool.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ def limit_native_threads(n: int) -> None:
     n = check_int("threads", n, minimum=1)
     for var in THREAD_VARIABLES:
         os.environ[var] = str(n)
+    _size_numba_pool(n)
     import numba
     from threadpoolctl import threadpool_limits
 
@@ -52,3 +56,26 @@ def limit_native_threads(n: int) -> None:
     threadpool_limits(limits=n)  # not used as a context manager: the limit stays
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
+
+
+def _size_numba_pool(n: int) -> None:
+    """Make numba's pool at most ``n`` threads if its threads have not started yet.
+
+    numba reads ``NUMBA_NUM_THREADS`` at import into ``numba.config`` and into its parallel
+    module's ``NUM_THREADS``, the size it starts its pool with; a thread's default limit is that
+    size. ``graphrec serve``'s parser imports numba (through the Swing options), so setting the
+    variable alone comes too late there. Once the pool runs nothing is changed: numba's compiler
+    rereads the variable and refuses a new pool size then. tests/test_threads.py checks a new
+    thread's limit, so a numba release that moves these names fails that test rather than the
+    service's latency.
+    """
+    if "numba" not in sys.modules:
+        os.environ["NUMBA_NUM_THREADS"] = str(n)  # read when numba loads
+        return
+    from numba.core import config
+    from numba.np.ufunc import parallel
+
+    if not getattr(parallel, "_is_initialized", True) and n < config.NUMBA_NUM_THREADS:  # type: ignore[attr-defined]
+        os.environ["NUMBA_NUM_THREADS"] = str(n)
+        config.NUMBA_NUM_THREADS = n  # type: ignore[attr-defined]
+        parallel.NUM_THREADS = n

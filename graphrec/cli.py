@@ -311,14 +311,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from graphrec._threads import limit_native_threads
     from graphrec._validation import check_int
-    from graphrec.index import load_bundle
 
     check_int("--workers", args.workers, minimum=1)
     check_int("--port", args.port, minimum=0)
     check_int("--threads", args.threads, minimum=1)
-    # Before faiss and torch load: an OpenMP runtime sizes the pools of threads started later
-    # (the server's request threads) from the environment it saw when it loaded.
+    # Before numba, faiss and torch load: they size the pools of threads started later (the
+    # server's request threads) from the environment they saw when they loaded.
     limit_native_threads(args.threads)
+    from graphrec.index import load_bundle
+
     _channels(args.channels)  # refuse a bad channel file or bundle with one line, before the server starts
     load_bundle(args.bundle)
     try:

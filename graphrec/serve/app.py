@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -244,12 +245,15 @@ def _rows(res: RecallResult, queries: list[Any], key: str, item: str) -> list[di
 
 def _native_threads() -> dict[str, int]:
     """The largest thread pool per kind of native library loaded in this process (``blas``,
-    ``openmp``), as threadpoolctl reads them now."""
+    ``openmp``), as threadpoolctl reads them now, and numba's limit in the calling thread
+    (``numba``; numba's limit is per thread, and a request runs in one of the server's threads)."""
     from threadpoolctl import threadpool_info
 
     pools: dict[str, int] = {}
     for lib in threadpool_info():
         pools[lib["user_api"]] = max(pools.get(lib["user_api"], 0), int(lib["num_threads"]))
+    if "numba" in sys.modules:
+        pools["numba"] = int(sys.modules["numba"].get_num_threads())
     return pools
 
 

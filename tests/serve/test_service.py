@@ -245,9 +245,10 @@ def test_serve_refuses_a_bad_bundle_or_option_in_one_line(tmp_path, extra, messa
 
 
 def test_serve_runs_one_native_thread_per_process_by_default(service):
-    # BLAS and OpenMP pools of one thread (graphrec._threads): concurrent requests do not fan out.
+    # BLAS, OpenMP and numba pools of one thread (graphrec._threads), as a request thread sees
+    # them (/health runs in one): concurrent requests do not fan out.
     pools = service["client"].get("/health").json()["native_threads"]
-    assert pools.get("blas") == 1 and set(pools.values()) == {1}, pools
+    assert pools.get("blas") == 1 and pools.get("numba") == 1 and set(pools.values()) == {1}, pools
 
 
 def test_serves_the_levers_of_a_channels_file_warmed_before_the_first_request(service, tmp_path, monkeypatch):
