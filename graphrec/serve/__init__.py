@@ -13,7 +13,7 @@ Design
   Every engine the holder swaps in (start, reload, live update) is warmed first
   (:meth:`~graphrec.recall.RecallEngine.warm`: interest clusters, predicted exposure), so the
   one-time work of the levers lands before the swap, never on a request.
-* **Threads:** each server process runs its native libraries (BLAS, OpenMP) with ``--threads``
+* **Threads:** each server process runs its native libraries (BLAS, OpenMP, numba) with ``--threads``
   threads, 1 by default, set before anything loads (:mod:`graphrec._threads`): requests are small
   and run concurrently, so a BLAS pool per request only oversubscribes the cores and its
   spin-waiting threads lengthen the tail. Scale with ``--workers``. ``/health`` reports the pools
