@@ -12,6 +12,7 @@ from graphrec.exceptions import ArtifactError, InvalidParameterError
 from graphrec.graph import ENGAGES, build_graph
 from graphrec.index import load_bundle, write_bundle
 from graphrec.recall import ChannelConfig, RecallEngine, fold_in
+from graphrec.recall.engine import _in_sorted
 
 
 @pytest.fixture(scope="module")
@@ -514,3 +515,11 @@ def test_fold_in_equals_an_unknown_users_query(engine):
     want = engine._query_vector(-1, oldest_first)
     got = fold_in(hist, engine.bundle.embeddings["note"], cfg)[u]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_seen_membership_by_binary_search_matches_numpy_isin():
+    rng = np.random.default_rng(0)
+    for n_seen in (0, 1, 5, 300):
+        seen = np.unique(rng.integers(0, 400, size=n_seen))
+        values = np.r_[rng.integers(-1, 420, size=200), seen[:3], [0, 399, 419]]
+        np.testing.assert_array_equal(_in_sorted(values, seen), np.isin(values, seen))
