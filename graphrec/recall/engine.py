@@ -589,6 +589,11 @@ class RecallEngine:
         return cand[order], adjusted[order]
 
     @property
+    def _diverse(self) -> bool:
+        """Whether the merge's free slots are filled by DPP or SSD (see "Diversity")."""
+        return self.config.diversity != "none" and self.config.diversity_weight > 0
+
+    @property
     def _reranks_embedding(self) -> bool:
         """Whether the embedding channel re-ranks a doubled fetch (a norm or popularity penalty)."""
         return self.config.popularity_penalty > 0 or self.config.norm_penalty > 0
@@ -628,6 +633,11 @@ class RecallEngine:
             names.append(c)
         if not names:
             return np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, dtype=object)
+        if len(names) == 1 and not self._diverse:
+            # One channel: its contributions fall with rank, so its order is the merged order, and
+            # a quota (for it: its own best first; for another: nothing to place) changes nothing.
+            top = idx_parts[0][:k]
+            return top, contrib_parts[0][:k], np.full(top.size, names[0], dtype=object)
         cand, contrib, chan = np.concatenate(idx_parts), np.concatenate(contrib_parts), np.concatenate(chan_parts)
         notes, inv = np.unique(cand, return_inverse=True)
         total = np.bincount(inv, weights=contrib, minlength=notes.size)  # summed in channel order
@@ -660,7 +670,7 @@ class RecallEngine:
         the best ones, or with diversity on, DPP's or SSD's choice from the pool (see "Diversity")."""
         cfg = self.config
         n = k - len(taken)
-        diverse = cfg.diversity != "none" and cfg.diversity_weight > 0
+        diverse = self._diverse
         head = ranked[: k + len(taken) + (cfg.candidates_factor * k if diverse else 0)].tolist()
         rest = [i for i in head if i not in taken]
         if not diverse or len(rest) <= n:

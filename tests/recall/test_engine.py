@@ -262,10 +262,12 @@ def test_merge_matches_a_dict_reference(bundle_dir, quotas):
             for c in ("embedding", "swing", "tag", "popular")
         }
         k = int(rng.integers(1, 50))
-        got = engine._merge(proposals, k)
-        ids, scores, chans = _merge_reference(engine.config, proposals, k)
-        assert got[0].tolist() == ids and got[2].tolist() == chans
-        np.testing.assert_allclose(got[1], scores, rtol=0, atol=1e-12)
+        # all channels, and each channel alone (the merge's one-channel path)
+        for props in (proposals, *({c: p} for c, p in proposals.items())):
+            got = engine._merge(props, k)
+            ids, scores, chans = _merge_reference(engine.config, props, k)
+            assert got[0].tolist() == ids and got[2].tolist() == chans
+            np.testing.assert_allclose(got[1], scores, rtol=0, atol=1e-12)
 
 
 def test_exploration_channel_is_seeded_protected_and_outside_the_usual_neighbourhood(engine):
