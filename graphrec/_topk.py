@@ -7,9 +7,10 @@ on the other rows or on batching. About ten times faster than ``argpartition`` +
 ``k << n_columns`` over many rows (it ranks every user for early stopping and evaluation).
 
 The heap's cost grows with ``k``: each admitted entry costs a sift over ``log k`` levels, and
-about ``k (1 + ln(n / k))`` entries are admitted. So for ``k >= ``:data:`THRESHOLD_MIN_K` over at
-least ``16 k`` columns a row first takes a threshold: every ``stride``-th entry (``stride = k //
-16``) is sampled, and ``t`` is the ``ceil(3k / stride)``-th largest sampled value, so about
+about ``k (1 + ln(n / k))`` entries are admitted. So for ``k`` of at least
+:data:`THRESHOLD_MIN_K`, over at least ``16 k`` columns, a row first takes a threshold: every
+``stride``-th entry (``stride = k // 16``) is sampled, and ``t`` is the ``ceil(3k / stride)``-th
+largest sampled value (about 48 of the sample's entries are at or above it), so about
 ``3k`` of the row's entries are expected at or above it. One scan then keeps the finite entries
 ``>= t`` in column order, in a buffer of ``6k + 64``. If it holds at least ``k`` entries, the
 row's k-th best value is at least ``t``, so the whole top-k is in the buffer; its k-th largest
