@@ -34,15 +34,16 @@ import sys
 
 from graphrec._validation import check_int
 
-__all__ = ["THREAD_VARIABLES", "limit_native_threads"]
+__all__ = ["THREAD_VARIABLES", "limit_native_threads", "native_threads"]
 
 #: Environment variables the native thread pools read when they start.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def limit_native_threads(n: int) -> None:
-    """Use at most ``n`` threads in this process's BLAS, OpenMP and torch pools (see the module
-    docstring), and in numba's pool for the calling thread."""
+    """Use at most ``n`` threads in this process's BLAS, OpenMP and torch pools, and in numba's:
+    in every thread while its pool has not started, else in the calling thread (see the module
+    docstring)."""
     n = check_int("threads", n, minimum=1)
     for var in THREAD_VARIABLES:
         os.environ[var] = str(n)
@@ -56,6 +57,20 @@ def limit_native_threads(n: int) -> None:
     threadpool_limits(limits=n)  # not used as a context manager: the limit stays
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
+
+
+def native_threads() -> dict[str, int]:
+    """The largest thread pool per kind of native library loaded in this process (``blas``,
+    ``openmp``), as threadpoolctl reads them now, and numba's limit in the calling thread
+    (``numba``, when numba is loaded; its limit is per thread)."""
+    from threadpoolctl import threadpool_info
+
+    pools: dict[str, int] = {}
+    for lib in threadpool_info():
+        pools[lib["user_api"]] = max(pools.get(lib["user_api"], 0), int(lib["num_threads"]))
+    if "numba" in sys.modules:
+        pools["numba"] = int(sys.modules["numba"].get_num_threads())
+    return pools
 
 
 def _size_numba_pool(n: int) -> None:

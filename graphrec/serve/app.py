@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -14,7 +13,7 @@ from typing import Annotated, Any
 
 import numpy as np
 
-from graphrec._threads import limit_native_threads
+from graphrec._threads import limit_native_threads, native_threads
 from graphrec._validation import load_config
 from graphrec.exceptions import GraphRecError, InvalidParameterError, MissingDependencyError
 from graphrec.io.ids import MAX_ID_LENGTH
@@ -243,20 +242,6 @@ def _rows(res: RecallResult, queries: list[Any], key: str, item: str) -> list[di
     return out
 
 
-def _native_threads() -> dict[str, int]:
-    """The largest thread pool per kind of native library loaded in this process (``blas``,
-    ``openmp``), as threadpoolctl reads them now, and numba's limit in the calling thread
-    (``numba``; numba's limit is per thread, and a request runs in one of the server's threads)."""
-    from threadpoolctl import threadpool_info
-
-    pools: dict[str, int] = {}
-    for lib in threadpool_info():
-        pools[lib["user_api"]] = max(pools.get(lib["user_api"], 0), int(lib["num_threads"]))
-    if "numba" in sys.modules:
-        pools["numba"] = int(sys.modules["numba"].get_num_threads())
-    return pools
-
-
 def create_app(
     bundle: str | os.PathLike[str],
     *,
@@ -365,7 +350,7 @@ def create_app(
             "bundle": holder.version,
             "loaded_at": holder.loaded_at,
             "channels": asdict(holder.channels),
-            "native_threads": _native_threads(),
+            "native_threads": native_threads(),  # as the request thread that answers sees them
         }
 
     @app.get("/metrics")
